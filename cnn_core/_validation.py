@@ -1,0 +1,110 @@
+"""Checks of user input with messages that say what was expected, what came and what to do.
+
+Every public entry point runs its arguments through these before any state is touched, so a
+call that raises leaves the network as it was.
+"""
+import numbers
+
+import numpy
+
+from ._dispatch import kernels
+
+FLOAT_DTYPES = (numpy.dtype(numpy.float64), numpy.dtype(numpy.float32))
+
+
+def positive_int(value, name):
+    """`value` as an int >= 1 (ints and NumPy integers; not bools, floats or strings)."""
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {value!r} ({type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def positive_float(value, name):
+    """`value` as a finite float > 0 (a learning rate, a standard deviation, ...)."""
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number; got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not numpy.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    return value
+
+
+def n_threads(value):
+    """None (automatic) or a positive int."""
+    return None if value is None else positive_int(value, "n_threads")
+
+
+def float_dtype(value):
+    """numpy.float64 or numpy.float32 as a numpy.dtype."""
+    try:
+        dtype = numpy.dtype(value)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32; got {value!r}.") from None
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32; got {dtype.name!r}.")
+    return dtype
+
+
+def choice(value, name, options):
+    """`value` if it is one of `options` (strings), else a ValueError listing them."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {sorted(options)}.")
+    return value
+
+
+def real_array(value, name, dtype):
+    """`value` (array, list, tuple, number) as a C-contiguous array of `dtype`, all finite.
+
+    Accepts bools, integers and floats of any byte order and memory layout; refuses None,
+    strings, complex, object and other non-numeric data with a TypeError."""
+    dtype = numpy.dtype(dtype)
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be numbers (a list or an array); got {type(value).__name__}.")
+    try:
+        array = numpy.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers; {exc}") from None
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real numbers; got complex values (dtype {array.dtype}).")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be numbers; got an array of dtype {array.dtype}.")
+    with numpy.errstate(over="ignore"):
+        array = numpy.ascontiguousarray(array, dtype=dtype)
+    if not kernels.all_finite(array.reshape(-1)):
+        index = int(numpy.flatnonzero(~numpy.isfinite(array.reshape(-1)))[0])
+        where = tuple(int(i) for i in numpy.unravel_index(index, array.shape))
+        original = numpy.asarray(value).reshape(-1)[index]
+        reason = f" (too large for {dtype.name})" if numpy.isfinite(original) else ""
+        raise ValueError(f"{name} must be finite; got {original} at index "
+                         f"{where if array.ndim != 1 else where[0]}{reason}.")
+    return array
+
+
+def rows(value, name, width, what, dtype):
+    """`value` as a 2-D C-contiguous (N, width) array: a 1-D array of `width` values is one row.
+
+    `what` names the width in messages, e.g. "inodes"."""
+    array = real_array(value, name, dtype)
+    if array.ndim <= 1:
+        if array.size != width:
+            raise ValueError(f"{name} must have {width} values ({what}); got shape {array.shape}.")
+        return array.reshape(1, width)
+    if array.ndim == 2 and array.shape[1] == width and array.shape[0] >= 1:
+        return array
+    if array.ndim == 2 and array.shape[0] == width and array.shape[1] == 1:
+        hint = f" Pass one sample as a 1-D array of {width} values, or N samples as rows (N, {width})."
+    else:
+        hint = f" Pass one sample as {width} values, or N samples as a 2-D array (N, {width})."
+    raise ValueError(f"{name} must have {width} columns ({what}), one row per sample; "
+                     f"got shape {array.shape}.{hint}")
+
+
+def matrix(value, name, shape, dtype):
+    """`value` as a finite C-contiguous array of exactly `shape` (weights being assigned)."""
+    array = real_array(value, name, dtype)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got shape {array.shape}.")
+    return array

@@ -1,0 +1,445 @@
+"""The network of *Make Your Own Neural Network*, on the Cython kernels.
+
+``neuralNetwork`` has the book's API (``train``, ``query``, ``backquery``, ``wih``, ``who``, ...)
+and gives the results of the NumPy version (:mod:`cnn_core.reference`) to rounding. It validates
+every input before touching its state, owns every buffer the kernels use, and runs the kernels
+without the GIL. The update of ``wih`` made by a training step is left pending and applied in
+the same pass over ``wih`` as the next sample's forward product (see ``_kernels.pyx``); anything
+that reads ``wih`` applies it first, so the pending update is never visible from outside.
+"""
+import os
+import threading
+
+import numpy
+
+from . import _validation as check
+from . import activations
+from ._dispatch import default_threads, kernels
+
+__all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted"]
+
+HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
+FORMAT_VERSION = 1
+FILE_KIND = "cnn_core.neuralNetwork"
+
+# Networks with fewer weights in wih than this train on one thread when n_threads is not given:
+# below it, waking a second thread for every sample costs more than it saves (benchmarks/).
+AUTO_THREADS_MIN_WEIGHTS = 50_000
+# fit() hands the kernel this many multiply-adds at a time, so that Ctrl-C and progress reports
+# are seen every few milliseconds.
+FIT_CHUNK_WORK = 1 << 25
+PREDICT_CHUNK_ROWS = 4096
+
+
+class DivergenceError(ValueError):
+    """Training produced non-finite values (the learning rate is too large or the inputs are
+    not scaled). The network keeps the last finite weights."""
+
+
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``fit``: the network holds the training of exactly ``samples_seen`` samples
+    (counted over all epochs of that call)."""
+
+    def __init__(self, message, samples_seen):
+        super().__init__(message)
+        self.samples_seen = samples_seen
+
+
+class neuralNetwork:
+    """The book's three-layer network: ``wih`` (hnodes, inodes), ``who`` (onodes, hnodes).
+
+    Parameters
+    ----------
+    inputnodes, hiddennodes, outputnodes : positive int
+    learningrate : positive float
+    dtype : numpy.float64 (default) or numpy.float32
+    seed : None or int
+        None: the weights come from ``numpy.random.normal`` exactly as the book draws them, so
+        ``numpy.random.seed(k)`` gives the same start as the NumPy version. An int: from
+        ``numpy.random.default_rng(seed)``.
+    activation : "sigmoid" (the book) or "relu", for the hidden layer; the output is sigmoid.
+    n_threads : None or positive int
+        Threads for per-sample training (``train``, ``fit``). None: ``CNN_CORE_NUM_THREADS`` if
+        set, else 2 for networks large enough to gain, else 1. Results do not depend on it.
+    """
+
+    def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
+                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None):
+        inodes = check.positive_int(inputnodes, "inputnodes")
+        hnodes = check.positive_int(hiddennodes, "hiddennodes")
+        onodes = check.positive_int(outputnodes, "outputnodes")
+        lr = check.positive_float(learningrate, "learningrate")
+        dtype = check.float_dtype(dtype)
+        activation = activations.get(activation, HIDDEN_ACTIVATIONS).name
+        n_threads = check.n_threads(n_threads)
+        if seed is None:
+            normal = numpy.random.normal
+        else:
+            if isinstance(seed, (bool, float, str)):
+                raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
+            try:
+                normal = numpy.random.default_rng(seed).normal
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; "
+                                f"got {seed!r} ({exc}).") from None
+        # the book's draws, in the book's order: wih first, then who
+        wih = normal(0.0, pow(hnodes, -0.5), (hnodes, inodes))
+        who = normal(0.0, pow(onodes, -0.5), (onodes, hnodes))
+        self._setup(inodes, hnodes, onodes, lr, dtype, activation, n_threads, wih, who)
+
+    def _setup(self, inodes, hnodes, onodes, lr, dtype, activation, n_threads, wih, who):
+        self._inodes, self._hnodes, self._onodes = inodes, hnodes, onodes
+        self._lr = lr
+        self._dtype = dtype
+        self._activation = activations.get(activation, HIDDEN_ACTIVATIONS)
+        self._n_threads = n_threads
+        self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
+        self._who = numpy.ascontiguousarray(who, dtype=dtype)
+        # buffers of the per-sample kernels (layout: _kernels.book_work_size)
+        self._work = numpy.zeros(kernels.book_work_size(hnodes, onodes), dtype)
+        self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
+        self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
+        self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
+        self._order1 = numpy.zeros(1, numpy.intp)      # "train on row 0", for one-sample train
+        self._lock = threading.RLock()
+
+    # ---------------------------------------------------------------- attributes of the book
+
+    inodes = property(lambda self: self._inodes, doc="Number of input nodes.")
+    hnodes = property(lambda self: self._hnodes, doc="Number of hidden nodes.")
+    onodes = property(lambda self: self._onodes, doc="Number of output nodes.")
+    dtype = property(lambda self: self._dtype, doc="numpy.float64 or numpy.float32.")
+    activation = property(lambda self: self._activation.name, doc="The hidden activation.")
+
+    @property
+    def lr(self):
+        """The learning rate (assignable: a positive finite number)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = check.positive_float(value, "lr")
+
+    @property
+    def n_threads(self):
+        """Threads used by per-sample training (None: automatic)."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._n_threads = check.n_threads(value)
+
+    @property
+    def activation_function(self):
+        """The hidden activation as a NumPy function (scipy.special.expit for "sigmoid")."""
+        return self._activation.function
+
+    @property
+    def inverse_activation_function(self):
+        """Its inverse (scipy.special.logit for "sigmoid"), as backquery uses it."""
+        return self._activation.inverse
+
+    @property
+    def wih(self):
+        """Input-to-hidden weights (hnodes, inodes): a read-only copy. Assign to change them."""
+        with self._lock:
+            self._flush()
+            return _read_only(self._wih.copy())
+
+    @wih.setter
+    def wih(self, value):
+        array = check.matrix(value, "wih", self._wih.shape, self._dtype)
+        with self._lock:
+            self._state[0] = 0          # the pending update belonged to the weights replaced
+            numpy.copyto(self._wih, array)
+
+    @property
+    def who(self):
+        """Hidden-to-output weights (onodes, hnodes): a read-only copy. Assign to change them."""
+        with self._lock:
+            return _read_only(self._who.copy())
+
+    @who.setter
+    def who(self, value):
+        array = check.matrix(value, "who", self._who.shape, self._dtype)
+        with self._lock:
+            numpy.copyto(self._who, array)
+
+    def __repr__(self):
+        return (f"neuralNetwork({self._inodes}, {self._hnodes}, {self._onodes}, {self._lr!r}, "
+                f"dtype=numpy.{self._dtype.name}, activation={self._activation.name!r})")
+
+    # ---------------------------------------------------------------- the book's methods
+
+    def train(self, inputs_list, targets_list):
+        """One training step of the book's rule.
+
+        ``inputs_list``: inodes values (one sample) or an (N, inodes) array; ``targets_list``
+        likewise with onodes. N rows make one update summed over them, as in the NumPy version.
+        """
+        X = self._inputs(inputs_list)
+        T = self._targets(targets_list, len(X))
+        with self._lock:
+            if len(X) == 1:
+                self._train_rows(X, T, self._order1, self._threads())
+            else:
+                self._train_summed(X, T)
+
+    def query(self, inputs_list):
+        """Outputs (onodes, 1) for one sample, (onodes, N) for N rows, as the NumPy version."""
+        X = self._inputs(inputs_list)
+        with self._lock:
+            if len(X) == 1:
+                out = numpy.empty(self._onodes, self._dtype)
+                ok = kernels.book_query_one(self._wih, self._who, X[0], self._activation.code,
+                                            self._work, self._xp, self._s, self._state, out)
+                return _checked(out, ok).reshape(self._onodes, 1)
+            return numpy.ascontiguousarray(self._predict(X).T)
+
+    def backquery(self, targets_list):
+        """The book's backquery: an input (inodes, 1) that the network maps towards the given
+        outputs (onodes values strictly between 0 and 1, e.g. 0.01 everywhere, 0.99 at a label).
+        Each layer's signal is rescaled into [0.01, 0.99] on the way back."""
+        T = check.rows(targets_list, "targets", self._onodes, "onodes", self._dtype)
+        if len(T) != 1:
+            raise ValueError(f"backquery takes one target vector of {self._onodes} values; "
+                             f"got {len(T)} rows.")
+        t = T[0]
+        if not (numpy.all(t > 0) and numpy.all(t < 1)):
+            raise ValueError(f"backquery targets must lie strictly between 0 and 1 (the output "
+                             f"sigmoid's range); got values from {t.min()} to {t.max()}.")
+        out = numpy.empty(self._inodes, self._dtype)
+        with self._lock:
+            self._flush()
+            ok = kernels.book_backquery(self._wih, self._who, t, self._activation.code,
+                                        numpy.empty(self._hnodes, self._dtype), out)
+        if not ok:
+            raise ValueError("backquery: a layer's signal came out constant or not finite, so it "
+                             "cannot be rescaled into [0.01, 0.99] (are the weights all equal?).")
+        return out.reshape(self._inodes, 1)
+
+    # ---------------------------------------------------------------- beyond the book
+
+    def fit(self, inputs, targets, epochs=1, shuffle=False, seed=None, progress=None):
+        """Per-sample training over whole epochs in compiled code.
+
+        The same result as ``for x, t in zip(inputs, targets): train(x, t)`` repeated ``epochs``
+        times (in a new random order each epoch with ``shuffle``, from ``seed``).
+
+        ``inputs`` (N, inodes), ``targets`` (N, onodes). ``progress``, if given, is called as
+        ``progress(epoch, samples_done_in_epoch, N)`` every few milliseconds. Returns self.
+
+        Ctrl-C stops at a sample boundary and raises :class:`FitInterrupted` (a
+        KeyboardInterrupt) saying how many samples were trained. Non-finite values raise
+        :class:`DivergenceError` and restore the weights of the start of that epoch.
+        """
+        X = self._inputs(inputs)
+        T = self._targets(targets, len(X))
+        epochs = check.positive_int(epochs, "epochs")
+        N = len(X)
+        if shuffle:
+            rng = numpy.random.default_rng(seed)
+            order = numpy.concatenate([rng.permutation(N) for _ in range(epochs)])
+        else:
+            order = numpy.tile(numpy.arange(N), epochs)
+        n_threads = self._threads()
+        with self._lock:
+            start = int(self._state[1])
+            try:
+                for begin, end in _segments(N, epochs, self._samples_per_call()):
+                    if begin % N == 0:
+                        saved, saved_at = self._snapshot(), begin
+                    status = self._train_rows(X, T, order[begin:end], n_threads, raise_on_divergence=False)
+                    failed_at = begin + status if status >= 0 else None
+                    if failed_at is None and end % N == 0 and not self._weights_finite():
+                        failed_at = end - 1
+                    if failed_at is not None:
+                        self._rewind(saved, X, T, order[saved_at:failed_at // N * N], n_threads)
+                        raise DivergenceError(
+                            f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
+                            f"at its sample {failed_at % N}); the network keeps its weights from "
+                            f"the start of that epoch. Try a smaller learning rate (now "
+                            f"{self._lr}) or inputs scaled to about [0, 1].")
+                    if progress is not None:
+                        progress((end - 1) // N, (end - 1) % N + 1, N)
+            except KeyboardInterrupt:
+                seen = int(self._state[1]) - start
+                raise FitInterrupted(f"fit interrupted after {seen} samples; the network holds the "
+                                     f"training of exactly those samples.", seen) from None
+        return self
+
+    def predict(self, inputs):
+        """Outputs for N rows of ``inputs`` (N, inodes), as an (N, onodes) array."""
+        X = self._inputs(inputs)
+        with self._lock:
+            return self._predict(X)
+
+    def save(self, path):
+        """Write the network to ``path`` (.npz: weights, sizes, lr, dtype, activation, version)."""
+        with self._lock:
+            self._flush()
+            numpy.savez(path, kind=FILE_KIND, format_version=FORMAT_VERSION,
+                        inodes=self._inodes, hnodes=self._hnodes, onodes=self._onodes,
+                        lr=self._lr, dtype=self._dtype.name, activation=self._activation.name,
+                        wih=self._wih, who=self._who)
+
+    @classmethod
+    def load(cls, path, *, n_threads=None):
+        """Read a network written by :meth:`save`. Never unpickles; a file that is not a valid
+        network raises ValueError naming the file and the problem."""
+        fields = _read_npz(path, ("kind", "format_version", "inodes", "hnodes", "onodes", "lr",
+                                  "dtype", "activation", "wih", "who"))
+
+        def bad(problem):
+            return ValueError(f"{os.fspath(path)}: not a valid cnn_core network file: {problem}.")
+
+        if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
+            raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
+        version = _scalar(fields["format_version"], int, bad, "format_version")
+        if version != FORMAT_VERSION:
+            raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
+        try:
+            sizes = [check.positive_int(_scalar(fields[k], int, bad, k), k)
+                     for k in ("inodes", "hnodes", "onodes")]
+            lr = check.positive_float(_scalar(fields["lr"], float, bad, "lr"), "lr")
+            dtype = check.float_dtype(str(fields["dtype"]))
+            activation = activations.get(str(fields["activation"]), HIDDEN_ACTIVATIONS).name
+            inodes, hnodes, onodes = sizes
+            wih = check.matrix(fields["wih"], "wih", (hnodes, inodes), dtype)
+            who = check.matrix(fields["who"], "who", (onodes, hnodes), dtype)
+            if fields["wih"].dtype != dtype or fields["who"].dtype != dtype:
+                raise ValueError(f"weights are {fields['wih'].dtype}/{fields['who'].dtype}, "
+                                 f"the file says {dtype.name}")
+        except (TypeError, ValueError) as exc:
+            raise bad(str(exc).rstrip(".")) from None
+        net = cls.__new__(cls)
+        net._setup(inodes, hnodes, onodes, lr, dtype, activation, check.n_threads(n_threads), wih, who)
+        return net
+
+    # ---------------------------------------------------------------- internals
+
+    def _inputs(self, value):
+        return check.rows(value, "inputs", self._inodes, "inodes", self._dtype)
+
+    def _targets(self, value, n_rows):
+        T = check.rows(value, "targets", self._onodes, "onodes", self._dtype)
+        if len(T) != n_rows:
+            raise ValueError(f"targets has {len(T)} row(s) but inputs has {n_rows}; give one "
+                             f"target row per input row.")
+        return T
+
+    def _threads(self):
+        n = self._n_threads or default_threads()
+        if n is None:
+            n = 2 if self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS else 1
+            n = min(n, kernels.openmp_max_threads())
+        return n
+
+    def _flush(self):
+        kernels.book_flush(self._wih, self._xp, self._s, self._state)
+
+    def _train_rows(self, X, T, order, n_threads, raise_on_divergence=True):
+        """Per-sample steps on rows ``order`` of X, T (the pending-update kernel)."""
+        status = kernels.book_train(self._wih, self._who, X, T, order, self._lr,
+                                    self._activation.code, self._work, self._xp, self._s,
+                                    self._state, n_threads)
+        if status >= 0 and raise_on_divergence:
+            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+        return status
+
+    def _train_summed(self, X, T):
+        """One update summed over the N rows of X, T (BLAS)."""
+        self._flush()
+        N, H, O = len(X), self._hnodes, self._onodes
+        ok = kernels.book_train_batch(self._wih, self._who, X, T, self._lr, self._activation.code,
+                                      numpy.empty((N, H), self._dtype), numpy.empty((N, O), self._dtype),
+                                      numpy.empty((N, O), self._dtype), numpy.empty((N, H), self._dtype))
+        if not ok:
+            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+
+    def _predict(self, X):
+        self._flush()
+        N = len(X)
+        out = numpy.empty((N, self._onodes), self._dtype)
+        rows = min(N, PREDICT_CHUNK_ROWS)
+        hidden = numpy.empty((rows, self._hnodes), self._dtype)
+        ok = True
+        for begin in range(0, N, rows):
+            end = min(N, begin + rows)
+            ok &= kernels.book_query_batch(self._wih, self._who, X[begin:end], self._activation.code,
+                                           hidden[:end - begin], out[begin:end])
+        return _checked(out, ok)
+
+    def _samples_per_call(self):
+        """Samples per kernel call in fit: a few milliseconds of work."""
+        return max(1, FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes)))
+
+    def _weights_finite(self):
+        return kernels.all_finite(self._wih.reshape(-1)) and kernels.all_finite(self._who.reshape(-1))
+
+    def _rewind(self, saved, X, T, order, n_threads):
+        """Back to the snapshot `saved`, then replay the (finite) training on rows `order`."""
+        self._restore(saved)
+        if len(order):
+            self._train_rows(X, T, order, n_threads)
+
+    def _snapshot(self):
+        return [a.copy() for a in (self._wih, self._who, self._xp, self._s, self._state)]
+
+    def _restore(self, saved):
+        for target, value in zip((self._wih, self._who, self._xp, self._s, self._state), saved):
+            numpy.copyto(target, value)
+
+
+def _segments(n_samples, epochs, per_call):
+    """[begin, end) ranges over `epochs` * `n_samples` positions: pieces of about `per_call`
+    samples that never cross an epoch boundary, or whole epochs when an epoch is shorter."""
+    total = n_samples * epochs
+    if per_call >= n_samples:
+        step = per_call // n_samples * n_samples
+        return [(b, min(b + step, total)) for b in range(0, total, step)]
+    return [(e * n_samples + b, e * n_samples + min(b + per_call, n_samples))
+            for e in range(epochs) for b in range(0, n_samples, per_call)]
+
+
+_DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update was made: the "
+                  "inputs are too large or the weights are no longer finite (training diverged). "
+                  "Try a smaller learning rate (now {lr}) or inputs scaled to about [0, 1].")
+
+
+def _checked(out, ok):
+    if not ok:
+        raise DivergenceError("query: the network's values are not finite, because its weights are "
+                              "not (training diverged) or the inputs are too large.")
+    return out
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+def _scalar(array, kind, bad, name):
+    if array.shape != () or array.dtype.kind not in ("iu" if kind is int else "iuf"):
+        raise bad(f"{name} must be a single {'integer' if kind is int else 'number'}, got {array!r}")
+    return kind(array)
+
+
+def _read_npz(path, keys):
+    """The arrays `keys` of the .npz file at `path`, loaded without pickle; ValueError naming the
+    file when it is missing pieces, truncated, corrupted or holds objects."""
+    import zipfile
+    name = os.fspath(path)
+    try:
+        data = numpy.load(path, allow_pickle=False)
+        if not isinstance(data, numpy.lib.npyio.NpzFile):
+            raise ValueError("it is not an .npz archive")
+        with data:
+            missing = [k for k in keys if k not in data.files]
+            if missing:
+                raise ValueError(f"it lacks {missing}")
+            return {k: data[k] for k in keys}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"{name}: not a valid cnn_core network file: {exc}.") from None

@@ -1,0 +1,99 @@
+"""The NumPy version of the documents: the yardstick for every result and every speed.
+
+``neuralNetwork`` is the network of *Make Your Own Neural Network* (3 layers, sigmoid, no biases,
+the book's update rule), corrected to run on NumPy 2, with the same constructor keywords as
+:class:`cnn_core.neuralNetwork`. It is kept plain NumPy on purpose: whatever cnn_core computes
+is compared against it, and every speed-up is a ratio to it.
+"""
+import numpy
+import scipy.special
+
+__all__ = ["neuralNetwork"]
+
+
+def _relu(x):
+    return numpy.maximum(x, 0)
+
+
+# hidden activation -> (function, derivative written with the output y, inverse for backquery)
+_HIDDEN = {
+    "sigmoid": (scipy.special.expit, lambda y: y * (1.0 - y), scipy.special.logit),
+    "relu": (_relu, lambda y: y > 0, lambda y: y),
+}
+
+
+class neuralNetwork:
+    """The book's network: ``wih`` (hnodes, inodes), ``who`` (onodes, hnodes), no biases.
+
+    ``activation`` is the hidden layer's ("sigmoid" as the book, or "relu"); the output layer is
+    always sigmoid. Without ``seed`` the weights come from ``numpy.random.normal`` exactly as the
+    book draws them (wih first, then who); with ``seed`` from ``numpy.random.default_rng(seed)``.
+    ``n_threads`` is accepted for a common signature and ignored (NumPy uses its BLAS threads).
+    """
+
+    def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
+                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None):
+        self.inodes = inputnodes
+        self.hnodes = hiddennodes
+        self.onodes = outputnodes
+        self.lr = learningrate
+        self.dtype = numpy.dtype(dtype)
+        self.activation = activation
+        normal = numpy.random.normal if seed is None else numpy.random.default_rng(seed).normal
+        self.wih = normal(0.0, pow(self.hnodes, -0.5), (self.hnodes, self.inodes)).astype(self.dtype)
+        self.who = normal(0.0, pow(self.onodes, -0.5), (self.onodes, self.hnodes)).astype(self.dtype)
+        self.activation_function, self._derivative, self.inverse_activation_function = _HIDDEN[activation]
+        self._output_function = scipy.special.expit
+        self._inverse_output_function = scipy.special.logit
+
+    def train(self, inputs_list, targets_list):
+        inputs = numpy.array(inputs_list, ndmin=2, dtype=self.dtype).T
+        targets = numpy.array(targets_list, ndmin=2, dtype=self.dtype).T
+
+        hidden_inputs = numpy.dot(self.wih, inputs)
+        hidden_outputs = self.activation_function(hidden_inputs)
+        final_inputs = numpy.dot(self.who, hidden_outputs)
+        final_outputs = self._output_function(final_inputs)
+
+        output_errors = targets - final_outputs
+        hidden_errors = numpy.dot(self.who.T, output_errors)
+
+        self.who += self.lr * numpy.dot((output_errors * final_outputs * (1.0 - final_outputs)),
+                                        numpy.transpose(hidden_outputs))
+        self.wih += self.lr * numpy.dot((hidden_errors * self._derivative(hidden_outputs)),
+                                        numpy.transpose(inputs))
+
+    def query(self, inputs_list):
+        inputs = numpy.array(inputs_list, ndmin=2, dtype=self.dtype).T
+        hidden_outputs = self.activation_function(numpy.dot(self.wih, inputs))
+        return self._output_function(numpy.dot(self.who, hidden_outputs))
+
+    def backquery(self, targets_list):
+        final_outputs = numpy.array(targets_list, ndmin=2, dtype=self.dtype).T
+        final_inputs = self._inverse_output_function(final_outputs)
+
+        hidden_outputs = numpy.dot(self.who.T, final_inputs)
+        hidden_outputs -= numpy.min(hidden_outputs)
+        hidden_outputs /= numpy.max(hidden_outputs)
+        hidden_outputs *= 0.98
+        hidden_outputs += 0.01
+
+        hidden_inputs = self.inverse_activation_function(hidden_outputs)
+        inputs = numpy.dot(self.wih.T, hidden_inputs)
+        inputs -= numpy.min(inputs)
+        inputs /= numpy.max(inputs)
+        inputs *= 0.98
+        inputs += 0.01
+        return inputs
+
+    # The two conveniences cnn_core adds, written the plain way so the comparison is fair.
+    def fit(self, inputs, targets, epochs=1):
+        """Per-sample ``train`` over every row of ``inputs`` (N, inodes), ``epochs`` times."""
+        for _ in range(epochs):
+            for x, t in zip(inputs, targets):
+                self.train(x, t)
+        return self
+
+    def predict(self, inputs):
+        """Outputs for N rows of ``inputs`` (N, inodes), as (N, onodes)."""
+        return self.query(inputs).T

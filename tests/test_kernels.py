@@ -1,0 +1,94 @@
+"""The kernels themselves, in both dtypes, against NumPy/SciPy."""
+import warnings
+
+import numpy
+import pytest
+import scipy.special
+from hypothesis import given, settings, strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from cnn_core import _dispatch
+from cnn_core._dispatch import kernels
+
+from conftest import RTOL
+
+
+def test_the_best_supported_build_is_loaded():
+    assert _dispatch.isa in _dispatch.ISAS
+    assert kernels.__name__ == f"cnn_core._kernels_{_dispatch.isa}"
+
+
+def test_logit_and_sigmoid_are_inverse(dtype):
+    y = numpy.linspace(0.01, 0.99, 99).astype(dtype)
+    out = numpy.empty_like(y)
+    kernels.logit(y, out)
+    assert_allclose(out, scipy.special.logit(y), rtol=RTOL[dtype] * 10)
+
+
+def test_sigmoid_is_stable_for_any_input(dtype):
+    """A 1-row batch through the batch kernel: no overflow warning at |x| = 1000."""
+    x = numpy.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0]], dtype)
+    wih = numpy.eye(5, dtype=dtype)
+    who = numpy.eye(5, dtype=dtype) * 0 + numpy.eye(5, dtype=dtype)
+    hidden, out = numpy.empty((1, 5), dtype), numpy.empty((1, 5), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels.book_query_batch(wih, who, x, kernels.ACTIVATION_CODES["identity"], hidden, out)
+    assert_allclose(out, scipy.special.expit(x.astype(float)), rtol=RTOL[dtype])
+    assert out[0, 0] == 0.0 and out[0, -1] == 1.0 and numpy.isfinite(out).all()
+
+
+@pytest.mark.parametrize("act, reference", [
+    ("sigmoid", scipy.special.expit), ("relu", lambda x: numpy.maximum(x, 0)), ("tanh", numpy.tanh),
+    ("identity", lambda x: x)])
+def test_activations_through_the_batch_kernel(dtype, act, reference):
+    rng = numpy.random.default_rng(0)
+    X = rng.normal(size=(7, 5)).astype(dtype) * 3
+    wih = rng.normal(size=(6, 5)).astype(dtype)
+    who = rng.normal(size=(4, 6)).astype(dtype)
+    hidden, out = numpy.empty((7, 6), dtype), numpy.empty((7, 4), dtype)
+    kernels.book_query_batch(wih, who, X, kernels.ACTIVATION_CODES[act], hidden, out)
+    expected = scipy.special.expit(reference(X.astype(float) @ wih.T.astype(float)) @ who.T.astype(float))
+    assert_allclose(out, expected, rtol=RTOL[dtype] * 100, atol=RTOL[dtype] * 10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 13), cols=st.integers(1, 70), dtype=st.sampled_from([numpy.float64, numpy.float32]),
+       with_update=st.booleans(), with_dot=st.booleans())
+def test_rows_update_dot_against_numpy(rows, cols, dtype, with_update, with_dot):
+    """The fused pass (through book_train's building block, via book_flush / book_query_one)."""
+    rng = numpy.random.default_rng(rows * 100 + cols)
+    W = rng.normal(size=(rows, cols)).astype(dtype)
+    xp, s, x = rng.normal(size=cols).astype(dtype), rng.normal(size=rows).astype(dtype), rng.normal(size=cols).astype(dtype)
+    expected = W.astype(float) + (numpy.outer(s, xp) if with_update else 0)
+    state = numpy.array([int(with_update), 0], numpy.intp)
+    if with_dot:
+        who = numpy.eye(1, rows, dtype=dtype)       # out = sigmoid(first hidden value)
+        work = numpy.zeros(kernels.book_work_size(rows, 1), dtype)
+        out = numpy.empty(1, dtype)
+        kernels.book_query_one(W, who, x, kernels.ACTIVATION_CODES["identity"], work, xp, s, state, out)
+        assert_allclose(work[:rows], expected @ x, rtol=RTOL[dtype] * 1000, atol=RTOL[dtype] * 100)
+    else:
+        kernels.book_flush(W, xp, s, state)
+    assert state[0] == 0
+    assert_allclose(W, expected, rtol=RTOL[dtype] * 10, atol=RTOL[dtype])
+
+
+def test_wrong_dtype_and_layout_are_refused_by_the_kernels():
+    W = numpy.zeros((3, 4))
+    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
+        kernels.book_flush(W, numpy.zeros(4, numpy.float32), numpy.zeros(3), numpy.zeros(2, numpy.intp))
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.book_flush(numpy.asfortranarray(W), numpy.zeros(4), numpy.zeros(3), numpy.zeros(2, numpy.intp))
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        kernels.book_flush(W, numpy.zeros(5), numpy.zeros(3), numpy.zeros(2, numpy.intp))
+
+
+def test_all_finite(dtype):
+    x = numpy.ones(100, dtype)
+    assert kernels.all_finite(x)
+    for bad in (numpy.nan, numpy.inf, -numpy.inf):
+        y = x.copy()
+        y[57] = bad
+        assert not kernels.all_finite(y)
+    assert kernels.all_finite(numpy.zeros(0, dtype))
