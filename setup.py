@@ -1,7 +1,7 @@
 """Build the Cython kernels of cnn_core.
 
-The one kernel source, ``cnn_core/_kernels.pyx`` (with ``_kernels.pxd`` and the C helper
-``_simd.h``), is compiled once per instruction set into ``cnn_core._kernels_<isa>``; at import,
+The one kernel module, ``cnn_core/_kernels.pyx`` (with ``_kernels.pxd``, the ``.pxi`` files it
+includes and the C helper ``_simd.h``), is compiled once per instruction set into ``cnn_core._kernels_<isa>``; at import,
 ``cnn_core._dispatch`` loads the best one the CPU supports (``CNN_CORE_ISA`` forces one).
 
 Environment switches (read at build time):
@@ -9,6 +9,7 @@ Environment switches (read at build time):
   CNN_CORE_SANITIZE=address  build with AddressSanitizer (run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
   CNN_CORE_ISAS=baseline,avx2  build only these instruction sets (default: all this platform has)
 """
+import glob
 import os
 import platform
 import shutil
@@ -68,7 +69,7 @@ def kernel_extension(isa, flags):
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMMON_FLAGS + flags,
         extra_link_args=LINK_FLAGS,
-        depends=[os.path.join("cnn_core", name) for name in ("_kernels.pyx", "_kernels.pxd", "_simd.h", "_simd_rows.h")],
+        depends=sorted(glob.glob(os.path.join("cnn_core", "*.p[xy][dxi]")) + glob.glob(os.path.join("cnn_core", "*.h"))),
     )
 
 
