@@ -4,49 +4,84 @@
 # The book network: per-sample training with the update of wih kept pending
 # --------------------------------------------------------------------------------------------
 
-def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes):
-    """Length of the `work` buffer of a book network: hin, h, eh (hnodes each), o, e (onodes)."""
-    return 3 * hnodes + 2 * onodes
+# Rows of wih (hidden units, columns of who) are split between threads in groups of
+# BOOK_GROUP: each thread owns its rows of wih, its columns of who and the partial sums of
+# who @ h over its groups, so a training step needs one barrier and gives the same bits for any
+# number of threads.
+cdef enum:
+    BOOK_GROUP = 8
 
 
-cdef bint book_output_phase(floating[:, ::1] who, const floating *t, floating lr, int activation,
-                            floating[::1] work, floating[::1] s) noexcept nogil:
-    """Everything of one training step after hin = wih @ x, the book's rule.
+def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes, int n_threads=1):
+    """Length of the `work` buffer of a book network trained with `n_threads` threads:
+    hin, h (hnodes each); two sets of partial sums (groups x onodes); two sets of per-thread
+    flags; e and g (onodes each) per thread."""
+    cdef Py_ssize_t groups = (hnodes + BOOK_GROUP - 1) // BOOK_GROUP
+    return 2 * hnodes + 2 * groups * onodes + 2 * n_threads + 2 * n_threads * onodes
 
-    Reads hin from work, writes h, o, e, eh into work, updates who in place and sets the pending
-    update of wih: s = lr * eh * f'(h). Returns False (changing nothing) when hin or the output
-    pre-activations are not finite."""
-    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, k
-    cdef floating *hin = &work[0]
+
+cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil:
+    return ((H + BOOK_GROUP - 1) // BOOK_GROUP + nt - 1) // nt * BOOK_GROUP
+
+
+cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int activation,
+                    floating *work, Py_ssize_t r0, Py_ssize_t r1, int tid, int nt,
+                    Py_ssize_t parity, floating *s) noexcept nogil:
+    """One training step of the book's rule, after hin = wih @ x (work[:H]) holds this thread's
+    rows [r0, r1). Called by every thread of a team of `nt` (1 is fine), for samples of
+    alternating `parity`.
+
+    Sets h = f(hin) and this thread's share of who @ h; after one barrier every thread forms
+    o = sigmoid(who @ h) and e = t - o from the shares, then, for its own hidden units j,
+    s[j] = lr * (who.T @ e)[j] * f'(h[j]) (the pending update of wih's row j, from who before
+    its update) and who[:, j] += lr * (e * o * (1 - o)) * h[j]. Returns False in every thread,
+    changing nothing, when a pre-activation is not finite."""
+    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, k, c, grp
+    cdef Py_ssize_t groups = (H + BOOK_GROUP - 1) // BOOK_GROUP
+    cdef floating *hin = work
     cdef floating *h = hin + H
-    cdef floating *eh = h + H
-    cdef floating *o = eh + H
-    cdef floating *e = o + O
-    cdef floating g, ek
-    if not all_finite_ptr(hin, H):
-        return False
-    for j in range(H):
+    cdef floating *part = h + H + parity * groups * O
+    cdef floating *flags = h + H + 2 * groups * O + parity * nt
+    cdef floating *e = h + H + 2 * groups * O + 2 * nt + tid * 2 * O
+    cdef floating *g = e + O
+    cdef floating acc, y
+    flags[tid] = 0 if all_finite_ptr(hin + r0, r1 - r0) else 1
+    for j in range(r0, r1):
         h[j] = activate(hin[j], activation, <floating>1)
-    rows_update_dot(&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, o)
-    if not all_finite_ptr(o, O):
-        return False
+    grp = r0 // BOOK_GROUP           # r0 is a multiple of BOOK_GROUP when r0 < r1
+    while r0 < r1 and grp * BOOK_GROUP < r1:
+        for k in range(O):
+            acc = 0
+            for c in range(grp * BOOK_GROUP, min(H, (grp + 1) * BOOK_GROUP)):
+                acc += who[k, c] * h[c]
+            part[grp * O + k] = acc
+        grp = grp + 1
+    cnn_barrier()
+    for c in range(nt):
+        if flags[c] != 0:
+            return False
     for k in range(O):
-        o[k] = sigmoid(o[k])
-        e[k] = t[k] - o[k]
-    # hidden errors from who before its update: eh = who.T @ e
-    for j in range(H):
-        eh[j] = 0
+        acc = part[k]
+        for grp in range(1, groups):
+            acc += part[grp * O + k]
+        if not isfinite(acc):
+            return False
+        y = sigmoid(acc)
+        e[k] = t[k] - y
+        g[k] = e[k] * y * (1 - y)
+    # own hidden units: s = who.T @ e with who before its update, then who's own columns
+    for j in range(r0, r1):
+        s[j] = 0
     for k in range(O):
-        ek = e[k]
-        for j in range(H):
-            eh[j] += who[k, j] * ek
-    # who += lr * outer(e * o * (1 - o), h)
+        acc = e[k]
+        for j in range(r0, r1):
+            s[j] += who[k, j] * acc
     for k in range(O):
-        g = e[k] * o[k] * (1 - o[k])
-        for j in range(H):
-            who[k, j] += lr * (g * h[j])
-    for j in range(H):
-        s[j] = lr * (eh[j] * derivative_from_output(h[j], activation, <floating>1))
+        acc = g[k]
+        for j in range(r0, r1):
+            who[k, j] += lr * (acc * h[j])
+    for j in range(r0, r1):
+        s[j] = lr * (s[j] * derivative_from_output(h[j], activation, <floating>1))
     return True
 
 
@@ -58,54 +93,39 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
     """Train on the rows order[0], order[1], ... of X, T one sample at a time (the book's rule).
 
     state[0] says whether wih owes the update outer(s, xp) (the pending update); on return it
-    owes the last sample's update (xp holds a copy of that sample). state[1] counts the samples
-    trained. Rows of wih are split between `n_threads` threads at multiples of 4, so the result
-    is the same for any thread count. Returns -1, or the position in `order` of the first sample
-    whose forward pass was not finite: training stops there, with wih holding every update
-    before it and nothing pending."""
+    owes the last sample's update (xp holds a copy of that sample): each sample's pass over wih
+    applies the previous update and computes the new forward product. state[1] counts the
+    samples trained. Returns -1, or the position in `order` of the first sample whose forward
+    pass was not finite: training stops there, with wih and who holding every update before it
+    and nothing pending."""
     cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], n
     cdef const floating *x
     cdef bint pending = state[0] != 0
-    cdef const floating *xprev = &xp[0] if pending else NULL
-    cdef floating *hin = &work[0]
     cdef Py_ssize_t failed[1]
     cdef Py_ssize_t *failed_at = failed
     cdef Py_ssize_t r0, r1, per_thread
-    cdef int tid
+    cdef int tid, nt = n_threads if n_threads > 1 else 1
     failed[0] = -1
     if N == 0:
         return -1
-    if n_threads <= 1:
+    per_thread = book_rows_per_thread(H, nt)
+    with parallel(num_threads=nt):
+        tid = threadid()
+        r0 = min(H, tid * per_thread)
+        r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
+        x = &xp[0] if pending else NULL
         for n in range(N):
-            x = &X[order[n], 0]
-            rows_update_dot(&wih[0, 0], I, 0, H, xprev, &s[0], x, hin)
-            if not book_output_phase(who, &T[order[n], 0], lr, activation, work, s):
-                state[0] = 0
-                state[1] += n
-                return n
-            xprev = x
-    else:
-        per_thread = (H // 4 + n_threads - 1) // n_threads * 4
-        with parallel(num_threads=n_threads):
-            tid = threadid()
-            r0 = min(H, tid * per_thread)
-            r1 = H if tid == n_threads - 1 else min(H, r0 + per_thread)
-            x = xprev
-            for n in range(N):
-                # x still points at the previous sample here: its update is the pending one
-                rows_update_dot(&wih[0, 0], I, r0, r1, x if (n > 0 or pending) else NULL,
-                                &s[0], &X[order[n], 0], hin)
-                cnn_barrier()
-                if tid == 0 and not book_output_phase(who, &T[order[n], 0], lr, activation, work, s):
+            rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], &X[order[n], 0], &work[0])
+            if not book_step(who, &T[order[n], 0], lr, activation, &work[0], r0, r1, tid, nt,
+                             n % 2, &s[0]):
+                if tid == 0:
                     failed_at[0] = n
-                cnn_barrier()
-                if failed_at[0] >= 0:
-                    break
-                x = &X[order[n], 0]
-        if failed[0] >= 0:
-            state[0] = 0
-            state[1] += failed[0]
-            return failed[0]
+                break
+            x = &X[order[n], 0]
+    if failed[0] >= 0:
+        state[0] = 0
+        state[1] += failed[0]
+        return failed[0]
     memcpy(&xp[0], &X[order[N - 1], 0], I * sizeof(floating))
     state[0] = 1
     state[1] += N
@@ -119,12 +139,15 @@ def book_train(floating[:, ::1] wih, floating[:, ::1] who,
     """Per-sample training on X[order], T[order] (see book_train_loop); returns its status.
 
     Shapes: wih (H, I), who (O, H), X (N, I), T (N, O), order (M,) with values in [0, N),
-    work (book_work_size(H, O),), xp (I,), s (H,), state (2,): [pending, samples trained]."""
+    work (book_work_size(H, O, n_threads),), xp (I,), s (H,), state (2,): [pending, samples
+    trained]."""
     cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], n
     cdef Py_ssize_t status
+    if n_threads < 1:
+        n_threads = 1
     if (who.shape[1] != H or X.shape[1] != I or T.shape[1] != O or T.shape[0] != X.shape[0]
-            or work.shape[0] != 3 * H + 2 * O or xp.shape[0] != I or s.shape[0] != H
-            or state.shape[0] != 2):
+            or work.shape[0] != book_work_size(H, O, n_threads) or xp.shape[0] != I
+            or s.shape[0] != H or state.shape[0] != 2):
         raise ValueError("book_train: inconsistent shapes")
     for n in range(order.shape[0]):
         if not 0 <= order[n] < X.shape[0]:
@@ -147,7 +170,7 @@ def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const float
     cdef floating *h = hin + H
     cdef bint ok
     if (who.shape[1] != H or x.shape[0] != I or out.shape[0] != O
-            or work.shape[0] != 3 * H + 2 * O or xp.shape[0] != I or s.shape[0] != H
+            or work.shape[0] < 2 * H or xp.shape[0] != I or s.shape[0] != H
             or state.shape[0] != 2):
         raise ValueError("book_query_one: inconsistent shapes")
     with nogil:
@@ -306,3 +329,118 @@ cdef bint _rescale(floating *v, Py_ssize_t n) noexcept nogil:
     for i in range(n):
         v[i] = v[i] / hi * <floating>0.98 + <floating>0.01
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# Whole epochs in blocks: the same per-sample rule, with wih touched twice per block of samples
+# --------------------------------------------------------------------------------------------
+#
+# Within a block of k samples x_0 .. x_{k-1} (rows of Xb), wih before sample n is
+#     W_n = W_0 + sum_{m<n} outer(s_m, x_m),   so   W_n @ x_n = W_0 @ x_n + sum_{m<n} s_m (x_m . x_n).
+# The products W_0 @ x_n for the whole block (A) and the Gram matrix x_m . x_n (G) are computed
+# first, in register-blocked passes that read wih once for k samples; each sample then needs
+# only O(hnodes * k) work for its pre-activations, and after the block wih gets the k updates in
+# one pass (rank_update, the same bits as k rank-1 updates). The arithmetic is the book's rule;
+# only the order of the sums differs from training one sample at a time.
+
+def book_block_buffers(Py_ssize_t block, Py_ssize_t inodes, Py_ssize_t hnodes):
+    """Shapes of the scratch arrays book_fit needs: Xb, A, G, S."""
+    return (block, inodes), (block, hnodes), (block, block), (block, hnodes)
+
+
+cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
+                              const floating[:, ::1] X, const floating[:, ::1] T,
+                              const Py_ssize_t[::1] order, floating lr, int activation,
+                              floating[::1] work, floating[:, ::1] Xb, floating[:, ::1] A,
+                              floating[:, ::1] G, floating[:, ::1] S,
+                              int n_threads) noexcept nogil:
+    """Train on rows order[0], order[1], ... of X, T in blocks of Xb.shape[0] samples.
+
+    Nothing may be pending on entry; nothing is pending on return. Results do not depend on
+    n_threads. Returns -1, or the position in `order` of the first sample whose forward pass was
+    not finite (wih and who then hold every update before it)."""
+    cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], KB = Xb.shape[0]
+    cdef Py_ssize_t b0, nb, n, m, m0, j, r0, r1, per_thread, done
+    cdef const floating *xr[256]
+    cdef floating *hin = &work[0]
+    cdef floating gmn
+    cdef Py_ssize_t failed[1]
+    cdef Py_ssize_t *failed_at = failed
+    cdef int tid, nt = n_threads if n_threads > 1 else 1
+    failed[0] = -1
+    for m in range(KB):
+        xr[m] = &Xb[m, 0]
+    per_thread = book_rows_per_thread(H, nt)
+    with parallel(num_threads=nt):
+        tid = threadid()
+        r0 = min(H, tid * per_thread)
+        r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
+        b0 = 0
+        while b0 < N:
+            nb = min(KB, N - b0)
+            m = tid
+            while m < nb:
+                memcpy(&Xb[m, 0], &X[order[b0 + m], 0], I * sizeof(floating))
+                m = m + nt
+            cnn_barrier()
+            # A[n, j] = wih[j] . x_n for this thread's rows j; G[m, n] = x_m . x_n for m < n,
+            # in groups of 4 rows m dealt out to the threads in turn
+            dot_block(&wih[r0, 0], I, r1 - r0, xr, nb, I, &A[0, r0], 1, H)
+            m0 = 4 * tid
+            while m0 < nb:
+                dot_block(&Xb[m0, 0], I, min(4, nb - m0), &xr[m0], nb - m0, I, &G[m0, m0], KB, 1)
+                m0 = m0 + 4 * nt
+            cnn_barrier()
+            done = nb
+            for n in range(nb):
+                for j in range(r0, r1):
+                    hin[j] = A[n, j]
+                for m in range(n):
+                    gmn = G[m, n]
+                    for j in range(r0, r1):
+                        hin[j] += S[m, j] * gmn
+                if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0], r0, r1,
+                                 tid, nt, n % 2, &S[n, 0]):
+                    done = n
+                    break
+            # wih += the block's updates (those before a failure)
+            rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, xr, done, I)
+            if done < nb:
+                if tid == 0:
+                    failed_at[0] = b0 + done
+                break
+            cnn_barrier()
+            b0 = b0 + KB
+    return failed[0]
+
+
+def book_fit(floating[:, ::1] wih, floating[:, ::1] who,
+             const floating[:, ::1] X, const floating[:, ::1] T, const Py_ssize_t[::1] order,
+             double lr, int activation, floating[::1] work, floating[::1] xp, floating[::1] s,
+             Py_ssize_t[::1] state, floating[:, ::1] Xb, floating[:, ::1] A,
+             floating[:, ::1] G, floating[:, ::1] S, int n_threads=1):
+    """Per-sample training on X[order], T[order] in blocks (see book_fit_loop); applies a pending
+    update first. Returns -1 or the position of the first non-finite sample, like book_train.
+
+    Shapes as book_train, plus the scratch arrays of book_block_buffers(block, I, H)."""
+    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], KB = Xb.shape[0], n
+    cdef Py_ssize_t status
+    if n_threads < 1:
+        n_threads = 1
+    if (who.shape[1] != H or X.shape[1] != I or T.shape[1] != O or T.shape[0] != X.shape[0]
+            or work.shape[0] != book_work_size(H, O, n_threads) or xp.shape[0] != I
+            or s.shape[0] != H or state.shape[0] != 2 or not 1 <= KB <= 256 or Xb.shape[1] != I
+            or A.shape[0] != KB or A.shape[1] != H or G.shape[0] != KB or G.shape[1] != KB
+            or S.shape[0] != KB or S.shape[1] != H):
+        raise ValueError("book_fit: inconsistent shapes")
+    for n in range(order.shape[0]):
+        if not 0 <= order[n] < X.shape[0]:
+            raise ValueError("book_fit: order out of range")
+    with nogil:
+        if state[0]:
+            rows_update_dot(&wih[0, 0], I, 0, H, &xp[0], &s[0], <floating *>NULL, <floating *>NULL)
+            state[0] = 0
+        status = book_fit_loop(wih, who, X, T, order, <floating>lr, activation, work,
+                               Xb, A, G, S, n_threads)
+        state[1] += order.shape[0] if status < 0 else status
+    return status

@@ -10,6 +10,16 @@ cdef extern from "_simd.h" nogil:
                                     const double *xp, const double *s, const double *x, double *out)
     void cnn_rows_update_dot_float(float *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,
                                    const float *xp, const float *s, const float *x, float *out)
+    void cnn_dot_block_double(const double *W, Py_ssize_t ldw, Py_ssize_t rows,
+                              const double *const *x, Py_ssize_t nx, Py_ssize_t K,
+                              double *out, Py_ssize_t out_row, Py_ssize_t out_col)
+    void cnn_dot_block_float(const float *W, Py_ssize_t ldw, Py_ssize_t rows,
+                             const float *const *x, Py_ssize_t nx, Py_ssize_t K,
+                             float *out, Py_ssize_t out_row, Py_ssize_t out_col)
+    void cnn_rank_update_double(double *W, Py_ssize_t ldw, Py_ssize_t rows, const double *S,
+                                Py_ssize_t lds, const double *const *x, Py_ssize_t k, Py_ssize_t K)
+    void cnn_rank_update_float(float *W, Py_ssize_t ldw, Py_ssize_t rows, const float *S,
+                               Py_ssize_t lds, const float *const *x, Py_ssize_t k, Py_ssize_t K)
 
 # Activation codes, shared with Python through ACTIVATION_CODES.
 cpdef enum Activation:
@@ -28,9 +38,12 @@ cdef bint all_finite_ptr(const floating *x, Py_ssize_t n) noexcept nogil
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
                const floating *A, int lda, const floating *B, int ldb,
                floating beta, floating *C, int ldc) noexcept nogil
+cdef void dot_block(const floating *W, Py_ssize_t ldw, Py_ssize_t rows,
+                    const floating *const *x, Py_ssize_t nx, Py_ssize_t K,
+                    floating *out, Py_ssize_t out_row, Py_ssize_t out_col) noexcept nogil
+cdef void rank_update(floating *W, Py_ssize_t ldw, Py_ssize_t rows, const floating *S,
+                      Py_ssize_t lds, const floating *const *x, Py_ssize_t k,
+                      Py_ssize_t K) noexcept nogil
 cdef void rows_update_dot(floating *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,
                           const floating *xp, const floating *s, const floating *x,
                           floating *out) noexcept nogil
-
-cdef bint book_output_phase(floating[:, ::1] who, const floating *t, floating lr, int activation,
-                            floating[::1] work, floating[::1] s) noexcept nogil

@@ -145,6 +145,29 @@ cdef void rows_update_dot(floating *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r
         cnn_rows_update_dot_float(W, n, r0, r1, xp, s, x, out)
 
 
+cdef void dot_block(const floating *W, Py_ssize_t ldw, Py_ssize_t rows,
+                    const floating *const *x, Py_ssize_t nx, Py_ssize_t K,
+                    floating *out, Py_ssize_t out_row, Py_ssize_t out_col) noexcept nogil:
+    """out[j * out_row + n * out_col] = W[j] . x[n] for j < rows (row stride ldw), n < nx, vectors
+    of length K (C helper in _simd.h). A value does not depend on `rows` or `nx`: any split of
+    the rows between threads gives the same bits."""
+    if floating is double:
+        cnn_dot_block_double(W, ldw, rows, x, nx, K, out, out_row, out_col)
+    else:
+        cnn_dot_block_float(W, ldw, rows, x, nx, K, out, out_row, out_col)
+
+
+cdef void rank_update(floating *W, Py_ssize_t ldw, Py_ssize_t rows, const floating *S,
+                      Py_ssize_t lds, const floating *const *x, Py_ssize_t k,
+                      Py_ssize_t K) noexcept nogil:
+    """W[j] += sum over m < k of S[m * lds + j] * x[m], for j < rows: k rank-1 updates in one pass
+    over W, bit for bit the same as applying them one after the other (C helper in _simd.h)."""
+    if floating is double:
+        cnn_rank_update_double(W, ldw, rows, S, lds, x, k, K)
+    else:
+        cnn_rank_update_float(W, ldw, rows, S, lds, x, k, K)
+
+
 # --------------------------------------------------------------------------------------------
 # The networks' kernels, one file per network kind (textually part of this module)
 # --------------------------------------------------------------------------------------------

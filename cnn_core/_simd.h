@@ -1,11 +1,13 @@
-/* The one loop of cnn_core that is written in C: the pass over the rows of a weight matrix that
- * applies a pending rank-1 update and takes the dot product of each updated row with the next
- * input (see `rows_update_dot` in _kernels.pyx, which is the only caller).
+/* The innermost loops of cnn_core that are written in C (their callers are in _kernels.pyx):
+ *  - cnn_rows_update_dot: one pass over the rows of a weight matrix that applies a pending
+ *    rank-1 update and takes the dot product of each updated row with the next input;
+ *  - cnn_dot_block: dot products of a block of rows with a block of vectors (a small "A @ B.T");
+ *  - cnn_rank_update: W += S.T @ X for a block of k samples (a rank-k update).
  *
- * It is C, not Cython, because the compiler must know the four rows never alias (`restrict`) and
- * may reorder the four dot-product sums into vector lanes (`omp simd reduction`); without those,
- * GCC leaves this loop scalar. Rows are taken four at a time so that x and xp are loaded once
- * for four rows. Compiled once per instruction set with the flags of its _kernels_<isa> module.
+ * They are C, not Cython, because the compiler must know that rows never alias (`restrict`) and
+ * may keep several sums in vector registers (`omp simd reduction`, or GCC vector extensions with
+ * explicit register blocks); without that, GCC leaves these loops scalar or spills. Compiled once
+ * per instruction set with the flags of its _kernels_<isa> module.
  */
 #ifndef CNN_CORE_SIMD_H
 #define CNN_CORE_SIMD_H
@@ -19,16 +21,31 @@ static inline void cnn_barrier(void) {
 #endif
 }
 
+/* Bytes per vector register of the instruction set this module is compiled for. The block
+ * kernels use GCC's vector extensions with this width, so one source gives SSE2, AVX2 and
+ * AVX-512 code. */
+#if defined(__AVX512F__)
+#define CNN_VBYTES 64
+#elif defined(__AVX__)
+#define CNN_VBYTES 32
+#else
+#define CNN_VBYTES 16
+#endif
+
 #define CNN_REAL double
 #define CNN_NAME(name) name##_double
+#define CNN_VEC cnn_vec_double
 #include "_simd_rows.h"
 #undef CNN_REAL
 #undef CNN_NAME
+#undef CNN_VEC
 
 #define CNN_REAL float
 #define CNN_NAME(name) name##_float
+#define CNN_VEC cnn_vec_float
 #include "_simd_rows.h"
 #undef CNN_REAL
 #undef CNN_NAME
+#undef CNN_VEC
 
 #endif

@@ -62,3 +62,178 @@ static void CNN_NAME(cnn_rows_update_dot)(CNN_REAL *W, ptrdiff_t n, ptrdiff_t r0
         if (x) out[j] = a;
     }
 }
+
+/* ---- Block kernels on GCC vector extensions: CNN_VEC holds CNN_VBYTES of CNN_REAL; loads and
+ * stores through it may be unaligned and may alias CNN_REAL (attributes below). */
+typedef CNN_REAL CNN_VEC __attribute__((vector_size(CNN_VBYTES), aligned(sizeof(CNN_REAL)), may_alias));
+#define CNN_VL ((ptrdiff_t)(CNN_VBYTES / sizeof(CNN_REAL)))
+#define CNN_LD(p) (*(const CNN_VEC *)(p))
+#define CNN_ST(p, v) (*(CNN_VEC *)(p) = (v))
+
+/* The one way a dot product ends: the vector accumulator summed pairwise, then the tail.
+ * Every kernel below finishes each dot product through this, so a value does not depend on
+ * which register block computed it (the results are the same for any row split). */
+static inline CNN_REAL CNN_NAME(cnn_dot_finish)(CNN_VEC acc, const CNN_REAL *w, const CNN_REAL *x,
+                                                 ptrdiff_t i, ptrdiff_t K) {
+    CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)];
+    ptrdiff_t width, l;
+    __builtin_memcpy(t, &acc, sizeof t);
+    for (width = CNN_VL / 2; width >= 1; width /= 2)
+        for (l = 0; l < width; l++) t[l] += t[l + width];
+    for (; i < K; i++) t[0] += w[i] * x[i];
+    return t[0];
+}
+
+/* out[j * out_row + n * out_col] = W[j] . x[n] for rows j < rows of W (row stride ldw) and the
+ * nx vectors x[n], all of length K. Register blocks of 4 rows by 4 (AVX-512) or 2 vectors. */
+static void CNN_NAME(cnn_dot_block)(const CNN_REAL *W, ptrdiff_t ldw, ptrdiff_t rows,
+                                    const CNN_REAL *const *x, ptrdiff_t nx, ptrdiff_t K,
+                                    CNN_REAL *out, ptrdiff_t out_row, ptrdiff_t out_col) {
+    const ptrdiff_t KV = K - K % CNN_VL;
+    ptrdiff_t j = 0, n, i, r;
+    for (; j + 4 <= rows; j += 4) {
+        const CNN_REAL *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        CNN_REAL *o = out + j * out_row;
+        n = 0;
+#if CNN_VBYTES == 64
+        for (; n + 4 <= nx; n += 4) {
+            const CNN_REAL *x0 = x[n], *x1 = x[n + 1], *x2 = x[n + 2], *x3 = x[n + 3];
+            CNN_VEC a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+            CNN_VEC a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
+            for (i = 0; i < KV; i += CNN_VL) {
+                const CNN_VEC p = CNN_LD(x0 + i), q = CNN_LD(x1 + i), u = CNN_LD(x2 + i), v = CNN_LD(x3 + i);
+                CNN_VEC c = CNN_LD(w0 + i);
+                a00 += c * p; a01 += c * q; a02 += c * u; a03 += c * v;
+                c = CNN_LD(w1 + i);
+                a10 += c * p; a11 += c * q; a12 += c * u; a13 += c * v;
+                c = CNN_LD(w2 + i);
+                a20 += c * p; a21 += c * q; a22 += c * u; a23 += c * v;
+                c = CNN_LD(w3 + i);
+                a30 += c * p; a31 += c * q; a32 += c * u; a33 += c * v;
+            }
+            CNN_REAL *on = o + n * out_col;
+            on[0] = CNN_NAME(cnn_dot_finish)(a00, w0, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a01, w0, x1, KV, K);
+            on[2 * out_col] = CNN_NAME(cnn_dot_finish)(a02, w0, x2, KV, K);
+            on[3 * out_col] = CNN_NAME(cnn_dot_finish)(a03, w0, x3, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a10, w1, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a11, w1, x1, KV, K);
+            on[2 * out_col] = CNN_NAME(cnn_dot_finish)(a12, w1, x2, KV, K);
+            on[3 * out_col] = CNN_NAME(cnn_dot_finish)(a13, w1, x3, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a20, w2, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a21, w2, x1, KV, K);
+            on[2 * out_col] = CNN_NAME(cnn_dot_finish)(a22, w2, x2, KV, K);
+            on[3 * out_col] = CNN_NAME(cnn_dot_finish)(a23, w2, x3, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a30, w3, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a31, w3, x1, KV, K);
+            on[2 * out_col] = CNN_NAME(cnn_dot_finish)(a32, w3, x2, KV, K);
+            on[3 * out_col] = CNN_NAME(cnn_dot_finish)(a33, w3, x3, KV, K);
+        }
+#endif
+        for (; n + 2 <= nx; n += 2) {
+            const CNN_REAL *x0 = x[n], *x1 = x[n + 1];
+            CNN_VEC a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+            for (i = 0; i < KV; i += CNN_VL) {
+                const CNN_VEC p = CNN_LD(x0 + i), q = CNN_LD(x1 + i);
+                CNN_VEC c = CNN_LD(w0 + i);
+                a00 += c * p; a01 += c * q;
+                c = CNN_LD(w1 + i);
+                a10 += c * p; a11 += c * q;
+                c = CNN_LD(w2 + i);
+                a20 += c * p; a21 += c * q;
+                c = CNN_LD(w3 + i);
+                a30 += c * p; a31 += c * q;
+            }
+            CNN_REAL *on = o + n * out_col;
+            on[0] = CNN_NAME(cnn_dot_finish)(a00, w0, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a01, w0, x1, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a10, w1, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a11, w1, x1, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a20, w2, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a21, w2, x1, KV, K);
+            on += out_row;
+            on[0] = CNN_NAME(cnn_dot_finish)(a30, w3, x0, KV, K);
+            on[out_col] = CNN_NAME(cnn_dot_finish)(a31, w3, x1, KV, K);
+        }
+        for (; n < nx; n++)
+            for (r = 0; r < 4; r++) {
+                const CNN_REAL *w = W + (j + r) * ldw;
+                CNN_VEC a = {0};
+                for (i = 0; i < KV; i += CNN_VL) a += CNN_LD(w + i) * CNN_LD(x[n] + i);
+                o[r * out_row + n * out_col] = CNN_NAME(cnn_dot_finish)(a, w, x[n], KV, K);
+            }
+    }
+    for (; j < rows; j++) {
+        const CNN_REAL *w = W + j * ldw;
+        for (n = 0; n < nx; n++) {
+            CNN_VEC a = {0};
+            for (i = 0; i < KV; i += CNN_VL) a += CNN_LD(w + i) * CNN_LD(x[n] + i);
+            out[j * out_row + n * out_col] = CNN_NAME(cnn_dot_finish)(a, w, x[n], KV, K);
+        }
+    }
+}
+
+/* W[j] += sum over m < k of S[m * lds + j] * x[m], for rows j < rows of W (row stride ldw),
+ * vectors of length K. Each weight gets the k terms added in order m = 0, 1, ..., exactly as k
+ * successive rank-1 updates would. Register blocks of 4 rows by 2 vectors. */
+static void CNN_NAME(cnn_rank_update)(CNN_REAL *W, ptrdiff_t ldw, ptrdiff_t rows,
+                                      const CNN_REAL *S, ptrdiff_t lds,
+                                      const CNN_REAL *const *x, ptrdiff_t k, ptrdiff_t K) {
+    const ptrdiff_t K2 = K - K % (2 * CNN_VL), KV = K - K % CNN_VL;
+    ptrdiff_t j = 0, i, m, r;
+    for (; j + 4 <= rows; j += 4) {
+        CNN_REAL *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        for (i = 0; i < K2; i += 2 * CNN_VL) {
+            CNN_VEC a0 = CNN_LD(w0 + i), b0 = CNN_LD(w0 + i + CNN_VL);
+            CNN_VEC a1 = CNN_LD(w1 + i), b1 = CNN_LD(w1 + i + CNN_VL);
+            CNN_VEC a2 = CNN_LD(w2 + i), b2 = CNN_LD(w2 + i + CNN_VL);
+            CNN_VEC a3 = CNN_LD(w3 + i), b3 = CNN_LD(w3 + i + CNN_VL);
+            for (m = 0; m < k; m++) {
+                const CNN_REAL *s = S + m * lds + j;
+                const CNN_VEC p = CNN_LD(x[m] + i), q = CNN_LD(x[m] + i + CNN_VL);
+                const CNN_REAL s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+                a0 += s0 * p; b0 += s0 * q; a1 += s1 * p; b1 += s1 * q;
+                a2 += s2 * p; b2 += s2 * q; a3 += s3 * p; b3 += s3 * q;
+            }
+            CNN_ST(w0 + i, a0); CNN_ST(w0 + i + CNN_VL, b0);
+            CNN_ST(w1 + i, a1); CNN_ST(w1 + i + CNN_VL, b1);
+            CNN_ST(w2 + i, a2); CNN_ST(w2 + i + CNN_VL, b2);
+            CNN_ST(w3 + i, a3); CNN_ST(w3 + i + CNN_VL, b3);
+        }
+        for (r = 0; r < 4; r++) {
+            CNN_REAL *w = W + (j + r) * ldw;
+            for (i = K2; i < KV; i += CNN_VL) {
+                CNN_VEC a = CNN_LD(w + i);
+                for (m = 0; m < k; m++) a += S[m * lds + j + r] * CNN_LD(x[m] + i);
+                CNN_ST(w + i, a);
+            }
+            for (i = KV; i < K; i++) {
+                CNN_REAL a = w[i];
+                for (m = 0; m < k; m++) a += S[m * lds + j + r] * x[m][i];
+                w[i] = a;
+            }
+        }
+    }
+    for (; j < rows; j++) {
+        CNN_REAL *w = W + j * ldw;
+        for (i = 0; i < KV; i += CNN_VL) {
+            CNN_VEC a = CNN_LD(w + i);
+            for (m = 0; m < k; m++) a += S[m * lds + j] * CNN_LD(x[m] + i);
+            CNN_ST(w + i, a);
+        }
+        for (i = KV; i < K; i++) {
+            CNN_REAL a = w[i];
+            for (m = 0; m < k; m++) a += S[m * lds + j] * x[m][i];
+            w[i] = a;
+        }
+    }
+}
+
+#undef CNN_VL
+#undef CNN_LD
+#undef CNN_ST

@@ -28,6 +28,11 @@ AUTO_THREADS_MIN_WEIGHTS = 50_000
 # fit() hands the kernel this many multiply-adds at a time, so that Ctrl-C and progress reports
 # are seen every few milliseconds.
 FIT_CHUNK_WORK = 1 << 25
+# fit() trains in blocks of this many samples (see _book.pxi) when wih has at least
+# FIT_BLOCK_MIN_WEIGHTS weights; smaller networks train one sample at a time, which is faster
+# for them (benchmarks/).
+FIT_BLOCK = 32
+FIT_BLOCK_MIN_WEIGHTS = 4096
 PREDICT_CHUNK_ROWS = 4096
 
 
@@ -95,8 +100,8 @@ class neuralNetwork:
         self._n_threads = n_threads
         self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
         self._who = numpy.ascontiguousarray(who, dtype=dtype)
-        # buffers of the per-sample kernels (layout: _kernels.book_work_size)
-        self._work = numpy.zeros(kernels.book_work_size(hnodes, onodes), dtype)
+        # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
+        self._work = numpy.zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)
         self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
         self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
@@ -243,18 +248,28 @@ class neuralNetwork:
         else:
             order = numpy.tile(numpy.arange(N), epochs)
         n_threads = self._threads()
+        if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
+            scratch = [numpy.empty(shape, self._dtype)
+                       for shape in kernels.book_block_buffers(FIT_BLOCK, self._inodes, self._hnodes)]
+            train = lambda rows: kernels.book_fit(  # noqa: E731
+                self._wih, self._who, X, T, rows, self._lr, self._activation.code, self._work_for(n_threads),
+                self._xp, self._s, self._state, *scratch, n_threads)
+        else:
+            train = lambda rows: self._train_rows(X, T, rows, n_threads, raise_on_divergence=False)  # noqa: E731
         with self._lock:
             start = int(self._state[1])
             try:
-                for begin, end in _segments(N, epochs, self._samples_per_call()):
+                segments = _segments(N, epochs, self._samples_per_call())
+                for begin, end in segments:
                     if begin % N == 0:
                         saved, saved_at = self._snapshot(), begin
-                    status = self._train_rows(X, T, order[begin:end], n_threads, raise_on_divergence=False)
+                    status = train(order[begin:end])
                     failed_at = begin + status if status >= 0 else None
                     if failed_at is None and end % N == 0 and not self._weights_finite():
                         failed_at = end - 1
                     if failed_at is not None:
-                        self._rewind(saved, X, T, order[saved_at:failed_at // N * N], n_threads)
+                        self._rewind(saved, train, [order[b:e] for b, e in segments
+                                                    if saved_at <= b and e <= failed_at // N * N])
                         raise DivergenceError(
                             f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
                             f"at its sample {failed_at % N}); the network keeps its weights from "
@@ -335,14 +350,21 @@ class neuralNetwork:
             n = min(n, kernels.openmp_max_threads())
         return n
 
+    def _work_for(self, n_threads):
+        """The work buffer, sized for `n_threads` threads."""
+        size = kernels.book_work_size(self._hnodes, self._onodes, n_threads)
+        if len(self._work) != size:
+            self._work = numpy.zeros(size, self._dtype)
+        return self._work
+
     def _flush(self):
         kernels.book_flush(self._wih, self._xp, self._s, self._state)
 
     def _train_rows(self, X, T, order, n_threads, raise_on_divergence=True):
         """Per-sample steps on rows ``order`` of X, T (the pending-update kernel)."""
         status = kernels.book_train(self._wih, self._who, X, T, order, self._lr,
-                                    self._activation.code, self._work, self._xp, self._s,
-                                    self._state, n_threads)
+                                    self._activation.code, self._work_for(n_threads), self._xp,
+                                    self._s, self._state, n_threads)
         if status >= 0 and raise_on_divergence:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
         return status
@@ -371,17 +393,17 @@ class neuralNetwork:
         return _checked(out, ok)
 
     def _samples_per_call(self):
-        """Samples per kernel call in fit: a few milliseconds of work."""
-        return max(1, FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes)))
+        """Samples per kernel call in fit: a few milliseconds of work, whole blocks."""
+        return max(1, FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes)) // FIT_BLOCK) * FIT_BLOCK
 
     def _weights_finite(self):
         return kernels.all_finite(self._wih.reshape(-1)) and kernels.all_finite(self._who.reshape(-1))
 
-    def _rewind(self, saved, X, T, order, n_threads):
-        """Back to the snapshot `saved`, then replay the (finite) training on rows `order`."""
+    def _rewind(self, saved, train, segments):
+        """Back to the snapshot `saved`, then replay the (finite) training `segments`."""
         self._restore(saved)
-        if len(order):
-            self._train_rows(X, T, order, n_threads)
+        for rows in segments:
+            train(rows)
 
     def _snapshot(self):
         return [a.copy() for a in (self._wih, self._who, self._xp, self._s, self._state)]

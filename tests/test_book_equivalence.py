@@ -26,15 +26,15 @@ def float64_twin(net):
 
 def assert_same_weights(ours, theirs, dtype=numpy.float64, exact=None):
     """float64: equal to 1e-12. float32: rounding drifts over many steps in any implementation,
-    so cnn_core must be within 1e-5 (relative to the weights' scale) of the NumPy float32
+    so cnn_core must be within 1e-5 (relative to the largest weight) of the NumPy float32
     version, or no further from the float64 result (`exact`) than the NumPy float32 version is."""
     assert ours.wih.dtype == theirs.wih.dtype == dtype
+    scale = max(numpy.abs(theirs.wih).max(), numpy.abs(theirs.who).max())   # the network's weight scale
     for name in ("wih", "who"):
         a, b = getattr(ours, name), getattr(theirs, name)
         if dtype == numpy.float64:
             assert_allclose(a, b, rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=name)
             continue
-        scale = max(numpy.abs(b).max(), 1e-3)
         if numpy.abs(a - b).max() <= 1e-5 * scale:
             continue
         assert exact is not None, f"{name}: float32 differs by {numpy.abs(a - b).max()}"
@@ -148,7 +148,7 @@ def test_mixed_calls_keep_the_pending_update_invisible():
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_fit_is_train_row_by_row(dtype, activation):
+def test_fit_is_train_row_by_row_for_small_networks(dtype, activation):
     X, T = samples(numpy.random.default_rng(4), 500, 30, 4, dtype)
     a = cnn_core.neuralNetwork(30, 24, 4, 0.2, dtype=dtype, seed=1, activation=activation)
     b = cnn_core.neuralNetwork(30, 24, 4, 0.2, dtype=dtype, seed=1, activation=activation)
@@ -171,15 +171,40 @@ def test_fit_shuffle_follows_a_permutation_per_epoch():
     assert_same_weights(a, b)
 
 
-@pytest.mark.parametrize("hnodes", [1, 3, 4, 7, 64, 201])
-def test_thread_count_does_not_change_a_bit(hnodes):
-    X, T = samples(numpy.random.default_rng(6), 300, 50, 10)
-    nets = [cnn_core.neuralNetwork(50, hnodes, 10, 0.1, seed=3, n_threads=n) for n in (1, 2, 3)]
+@pytest.mark.parametrize("inodes, hnodes", [(50, 1), (50, 3), (50, 7), (50, 64), (50, 201),
+                                            (300, 17), (784, 40)])
+@pytest.mark.parametrize("method", ["fit", "train"])
+def test_thread_count_does_not_change_a_bit(inodes, hnodes, method):
+    """Per-sample training (small networks) and block training (>= FIT_BLOCK_MIN_WEIGHTS weights)
+    with 1, 2 and 3 threads."""
+    X, T = samples(numpy.random.default_rng(6), 150, inodes, 10)
+    nets = [cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=3, n_threads=n) for n in (1, 2, 3)]
     for net in nets:
-        net.fit(X, T, epochs=2)
+        if method == "fit":
+            net.fit(X, T, epochs=2)
+        else:
+            for x, t in zip(X, T):
+                net.train(x, t)
     for net in nets[1:]:
         assert_array_equal(net.wih, nets[0].wih)
         assert_array_equal(net.who, nets[0].who)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_block_training_matches_numpy(dtype, activation, n_threads):
+    """fit on a network large enough for block training: the NumPy version's per-sample result,
+    over several blocks and a partial one, with shuffling."""
+    assert 784 * 60 >= cnn_core.book.FIT_BLOCK_MIN_WEIGHTS
+    ours, theirs = pair(784, 60, 10, 0.1, dtype, activation, n_threads=n_threads)
+    exact = float64_twin(theirs)
+    X, T = samples(numpy.random.default_rng(12), 250, 784, 10)
+    ours.fit(X, T, epochs=2, shuffle=True, seed=4)
+    rng = numpy.random.default_rng(4)
+    for order in (rng.permutation(250), rng.permutation(250)):
+        theirs.fit(X[order], T[order])
+        exact.fit(X[order], T[order])
+    assert_same_weights(ours, theirs, dtype, exact)
 
 
 def test_backquery_matches_numpy(dtype):

@@ -161,3 +161,16 @@ def test_divergence_keeps_the_last_finite_weights():
         assert numpy.isfinite(net.query(X[0])).all()
     except cnn_core.DivergenceError as exc:
         assert "not finite" in str(exc)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_divergence_in_block_training_keeps_the_last_finite_weights(n_threads):
+    net = cnn_core.neuralNetwork(784, 20, 3, 1e200, seed=0, activation="relu", n_threads=n_threads)
+    assert 784 * 20 >= cnn_core.book.FIT_BLOCK_MIN_WEIGHTS
+    X = numpy.full((100, 784), 0.5)
+    T = numpy.tile([0.99, 0.01, 0.01], (100, 1))
+    before = (net.wih.copy(), net.who.copy())
+    with pytest.raises(cnn_core.DivergenceError, match=r"Training diverged at epoch 1 \(non-finite values at its sample \d+\)"):
+        net.fit(X, T, epochs=2)
+    numpy.testing.assert_array_equal(net.wih, before[0])
+    numpy.testing.assert_array_equal(net.who, before[1])
