@@ -47,7 +47,8 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
     cdef floating acc, y
     flags[tid] = 0 if all_finite_ptr(hin + r0, r1 - r0) else 1
     for j in range(r0, r1):
-        h[j] = activate(hin[j], activation, <floating>1)
+        h[j] = hin[j]
+    activate_inplace(h + r0, r1 - r0, activation, <floating>1)
     grp = r0 // BOOK_GROUP           # r0 is a multiple of BOOK_GROUP when r0 < r1
     while r0 < r1 and grp * BOOK_GROUP < r1:
         for k in range(O):
@@ -177,7 +178,8 @@ def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const float
         rows_update_dot(&wih[0, 0], I, 0, H, &xp[0] if state[0] else NULL, &s[0], &x[0], hin)
         state[0] = 0
         for k in range(H):
-            h[k] = activate(hin[k], activation, <floating>1)
+            h[k] = hin[k]
+        activate_inplace(h, H, activation, <floating>1)
         rows_update_dot(<floating *>&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, &out[0])
         ok = all_finite_ptr(hin, H) and all_finite_ptr(&out[0], O)
         for k in range(O):

@@ -16,6 +16,8 @@ cdef extern from "_simd.h" nogil:
     void cnn_dot_block_float(const float *W, Py_ssize_t ldw, Py_ssize_t rows,
                              const float *const *x, Py_ssize_t nx, Py_ssize_t K,
                              float *out, Py_ssize_t out_row, Py_ssize_t out_col)
+    void cnn_sigmoid_double(double *z, Py_ssize_t n)
+    void cnn_sigmoid_float(float *z, Py_ssize_t n)
     void cnn_rank_update_double(double *W, Py_ssize_t ldw, Py_ssize_t rows, const double *S,
                                 Py_ssize_t lds, const double *const *x, Py_ssize_t k, Py_ssize_t K)
     void cnn_rank_update_float(float *W, Py_ssize_t ldw, Py_ssize_t rows, const float *S,

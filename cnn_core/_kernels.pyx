@@ -78,12 +78,31 @@ cdef floating derivative_from_output(floating y, int activation, floating slope)
 
 
 cdef void activate_inplace(floating *z, Py_ssize_t n, int activation, floating slope) noexcept nogil:
-    """z[i] = f(z[i]) for i < n (not softmax, which works on rows)."""
+    """z[i] = f(z[i]) for i < n (not softmax, which works on rows). The sigmoid runs on whole
+    vectors (C helper in _simd.h); an element's value does not depend on its position."""
     cdef Py_ssize_t i
     if activation == Activation.IDENTITY:
         return
+    if activation == Activation.SIGMOID:
+        if slope != 1:
+            for i in range(n):
+                z[i] *= slope
+        if floating is double:
+            cnn_sigmoid_double(z, n)
+        else:
+            cnn_sigmoid_float(z, n)
+        return
     for i in range(n):
         z[i] = activate(z[i], activation, slope)
+
+
+def activate_array(floating[::1] z, int activation, double slope=1.0):
+    """z = f(z) in place for a 1-D contiguous array (element-wise activations)."""
+    if activation == Activation.SOFTMAX:
+        raise ValueError("activate_array: softmax works on rows, not elements")
+    with nogil:
+        if z.shape[0]:
+            activate_inplace(&z[0], z.shape[0], activation, <floating>slope)
 
 
 cdef bint all_finite_ptr(const floating *x, Py_ssize_t n) noexcept nogil:

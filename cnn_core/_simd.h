@@ -33,18 +33,22 @@ static inline void cnn_barrier(void) {
 #endif
 
 #define CNN_REAL double
+#define CNN_IS_DOUBLE 1
 #define CNN_NAME(name) name##_double
 #define CNN_VEC cnn_vec_double
 #include "_simd_rows.h"
 #undef CNN_REAL
+#undef CNN_IS_DOUBLE
 #undef CNN_NAME
 #undef CNN_VEC
 
 #define CNN_REAL float
+#define CNN_IS_DOUBLE 0
 #define CNN_NAME(name) name##_float
 #define CNN_VEC cnn_vec_float
 #include "_simd_rows.h"
 #undef CNN_REAL
+#undef CNN_IS_DOUBLE
 #undef CNN_NAME
 #undef CNN_VEC
 

@@ -234,6 +234,70 @@ static void CNN_NAME(cnn_rank_update)(CNN_REAL *W, ptrdiff_t ldw, ptrdiff_t rows
     }
 }
 
+/* ---- The sigmoid on whole vectors: 1 / (1 + exp(-x)) for x >= 0, exp(x) / (1 + exp(x)) below,
+ * with exp(-|x|) computed here (Cody-Waite reduction, Taylor polynomial, exponent bits) so that it
+ * vectorizes. Within 4 ulp of scipy.special.expit; below x = -708 (float: -87), where the
+ * exact value is subnormal or 0, it returns 0. */
+#if CNN_IS_DOUBLE
+typedef long long CNN_NAME(cnn_ivec) __attribute__((vector_size(CNN_VBYTES)));
+#else
+typedef int CNN_NAME(cnn_ivec) __attribute__((vector_size(CNN_VBYTES)));
+#endif
+
+/* where mask (all ones / all zeros per lane) then a else b */
+static inline CNN_VEC CNN_NAME(cnn_select)(CNN_NAME(cnn_ivec) mask, CNN_VEC a, CNN_VEC b) {
+    return (CNN_VEC)((mask & (CNN_NAME(cnn_ivec))a) | (~mask & (CNN_NAME(cnn_ivec))b));
+}
+
+static inline CNN_VEC CNN_NAME(cnn_sigmoid_vec)(CNN_VEC x) {
+#if CNN_IS_DOUBLE
+    const CNN_REAL lo = -708.0, ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
+    const CNN_REAL magic = 0x1.8p52;
+#else
+    const CNN_REAL lo = -87.0f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f, magic = 0x1.8p23f;
+#endif
+    const CNN_REAL log2e = (CNN_REAL)1.4426950408889634;
+    const CNN_VEC zero = {0};
+    CNN_VEC y = CNN_NAME(cnn_select)(x < 0, x, -x);              /* -|x|; NaN stays NaN */
+    CNN_NAME(cnn_ivec) underflow = y < lo;                        /* exp(y) is 0 or subnormal */
+    y = CNN_NAME(cnn_select)(underflow, zero + lo, y);
+    CNN_VEC t = y * log2e + magic;                               /* round(y log2 e) in low bits */
+    CNN_VEC k = t - magic;
+    CNN_VEC r = (y - k * ln2_hi) - k * ln2_lo;                   /* |r| <= ln2 / 2 */
+    CNN_VEC p = zero;
+#if CNN_IS_DOUBLE
+    static const CNN_REAL c[14] = {1.0 / 6227020800, 1.0 / 479001600, 1.0 / 39916800,
+        1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24,
+        1.0 / 6, 0.5, 1.0, 1.0};
+#else
+    static const CNN_REAL c[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f,
+        1.0f, 1.0f};
+#endif
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) p = p * r + c[i];   /* Taylor, Horner */
+    /* times 2^k, built from the bits of t: bits(t) - bits(magic) = k */
+    CNN_NAME(cnn_ivec) bits = (CNN_NAME(cnn_ivec))t - (CNN_NAME(cnn_ivec))(zero + magic);
+#if CNN_IS_DOUBLE
+    CNN_VEC z = p * (CNN_VEC)((bits + 1023) << 52);
+#else
+    CNN_VEC z = p * (CNN_VEC)((bits + 127) << 23);
+#endif
+    z = CNN_NAME(cnn_select)(underflow, zero, z);
+    CNN_VEC q = 1 / (1 + z);                                      /* z = exp(-|x|) in [0, 1] */
+    return CNN_NAME(cnn_select)(x >= 0, q, z * q);
+}
+
+/* z[i] = sigmoid(z[i]) for i < n; the same bits for an element wherever it lies in z. */
+static void CNN_NAME(cnn_sigmoid)(CNN_REAL *z, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + CNN_VL <= n; i += CNN_VL) CNN_ST(z + i, CNN_NAME(cnn_sigmoid_vec)(CNN_LD(z + i)));
+    if (i < n) {
+        CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)] = {0};
+        __builtin_memcpy(t, z + i, (n - i) * sizeof(CNN_REAL));
+        CNN_ST(t, CNN_NAME(cnn_sigmoid_vec)(CNN_LD(t)));
+        __builtin_memcpy(z + i, t, (n - i) * sizeof(CNN_REAL));
+    }
+}
+
 #undef CNN_VL
 #undef CNN_LD
 #undef CNN_ST

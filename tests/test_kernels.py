@@ -92,3 +92,25 @@ def test_all_finite(dtype):
         y[57] = bad
         assert not kernels.all_finite(y)
     assert kernels.all_finite(numpy.zeros(0, dtype))
+
+
+@pytest.mark.parametrize("split", [1, 7, 64])
+def test_vector_sigmoid_against_scipy(dtype, split):
+    """The vectorized sigmoid: within 4 ulp of expit, 0 where the exact value underflows, NaN
+    for NaN, and the same bits for an element wherever it sits in the array."""
+    x = numpy.concatenate([numpy.linspace(-1000, 1000, 20001), [-numpy.inf, numpy.inf, -50, 0.0, -0.0]]).astype(dtype)
+    z = x.copy()
+    kernels.activate_array(z, kernels.ACTIVATION_CODES["sigmoid"])
+    exact = scipy.special.expit(x.astype(numpy.float64))
+    big = x >= (-708 if dtype == numpy.float64 else -87)     # below: exp underflows, the result is 0
+    eps = numpy.finfo(dtype).eps
+    assert numpy.all(numpy.abs(z[big] - exact[big]) <= 4 * eps * exact[big])
+    assert numpy.all(z[~big] == 0)
+    assert z[x == numpy.inf][0] == 1.0 and z[x == -numpy.inf][0] == 0.0
+    nan = numpy.array([numpy.nan, 1.0], dtype)
+    kernels.activate_array(nan, kernels.ACTIVATION_CODES["sigmoid"])
+    assert numpy.isnan(nan[0]) and nan[1] == pytest.approx(scipy.special.expit(1.0))
+    pieces = [x[i:i + split].copy() for i in range(0, len(x), split)]
+    for p in pieces:
+        kernels.activate_array(p, kernels.ACTIVATION_CODES["sigmoid"])
+    assert_array_equal(numpy.concatenate(pieces), z)
