@@ -26,7 +26,7 @@ cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil
 
 cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int activation,
                     floating *work, Py_ssize_t r0, Py_ssize_t r1, int tid, int nt,
-                    Py_ssize_t parity, floating *s) noexcept nogil:
+                    Py_ssize_t parity, floating *s, cnn_sync *sync) noexcept nogil:
     """One training step of the book's rule, after hin = wih @ x (work[:H]) holds this thread's
     rows [r0, r1). Called by every thread of a team of `nt` (1 is fine), for samples of
     alternating `parity`.
@@ -57,7 +57,7 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
                 acc += who[k, c] * h[c]
             part[grp * O + k] = acc
         grp = grp + 1
-    cnn_barrier()
+    cnn_sync_wait(sync, nt)
     for c in range(nt):
         if flags[c] != 0:
             return False
@@ -106,6 +106,9 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
     cdef Py_ssize_t *failed_at = failed
     cdef Py_ssize_t r0, r1, per_thread
     cdef int tid, nt = n_threads if n_threads > 1 else 1
+    cdef cnn_sync sync
+    sync.waiting = 0
+    sync.phase = 0
     failed[0] = -1
     if N == 0:
         return -1
@@ -118,7 +121,7 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
         for n in range(N):
             rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], &X[order[n], 0], &work[0])
             if not book_step(who, &T[order[n], 0], lr, activation, &work[0], r0, r1, tid, nt,
-                             n % 2, &s[0]):
+                             n % 2, &s[0], &sync):
                 if tid == 0:
                     failed_at[0] = n
                 break
@@ -369,6 +372,9 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
     cdef Py_ssize_t failed[1]
     cdef Py_ssize_t *failed_at = failed
     cdef int tid, nt = n_threads if n_threads > 1 else 1
+    cdef cnn_sync sync
+    sync.waiting = 0
+    sync.phase = 0
     failed[0] = -1
     for m in range(KB):
         xr[m] = &Xb[m, 0]
@@ -384,7 +390,7 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
             while m < nb:
                 memcpy(&Xb[m, 0], &X[order[b0 + m], 0], I * sizeof(floating))
                 m = m + nt
-            cnn_barrier()
+            cnn_sync_wait(&sync, nt)
             # A[n, j] = wih[j] . x_n for this thread's rows j; G[m, n] = x_m . x_n for m < n,
             # in groups of 4 rows m dealt out to the threads in turn
             dot_block(&wih[r0, 0], I, r1 - r0, xr, nb, I, &A[0, r0], 1, H)
@@ -392,7 +398,7 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
             while m0 < nb:
                 dot_block(&Xb[m0, 0], I, min(4, nb - m0), &xr[m0], nb - m0, I, &G[m0, m0], KB, 1)
                 m0 = m0 + 4 * nt
-            cnn_barrier()
+            cnn_sync_wait(&sync, nt)
             done = nb
             for n in range(nb):
                 for j in range(r0, r1):
@@ -402,7 +408,7 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                     for j in range(r0, r1):
                         hin[j] += S[m, j] * gmn
                 if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0], r0, r1,
-                                 tid, nt, n % 2, &S[n, 0]):
+                                 tid, nt, n % 2, &S[n, 0], &sync):
                     done = n
                     break
             # wih += the block's updates (those before a failure)
@@ -411,7 +417,7 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                 if tid == 0:
                     failed_at[0] = b0 + done
                 break
-            cnn_barrier()
+            cnn_sync_wait(&sync, nt)
             b0 = b0 + KB
     return failed[0]
 

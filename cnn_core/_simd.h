@@ -14,11 +14,33 @@
 
 #include <stddef.h>
 
-/* An OpenMP barrier callable from Cython's `with parallel():` blocks. */
-static inline void cnn_barrier(void) {
-#ifdef _OPENMP
-    _Pragma("omp barrier")
+#include <sched.h>
+
+/* A barrier for the threads of one `with parallel():` block of the per-sample kernels, which
+ * meet at every sample (tens of thousands of times a second). It spins briefly, then yields the
+ * core: when the machine is busy, a waiting thread must not burn the time slice of the thread it
+ * waits for (libgomp's barrier spins for a long time first, which made two threads ten times
+ * slower than one on a loaded machine). `cnn_sync` is zeroed before the block and shared. */
+typedef struct { int waiting; int phase; } cnn_sync;
+
+static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
+    int phase, spin;
+    if (n_threads <= 1) return;
+    phase = __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->waiting, 1, __ATOMIC_ACQ_REL) == n_threads) {
+        __atomic_store_n(&b->waiting, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->phase, phase + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    for (spin = 0; __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE) == phase; spin++) {
+        if (spin < 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
 #endif
+        } else {
+            sched_yield();
+        }
+    }
 }
 
 /* Bytes per vector register of the instruction set this module is compiled for. The block

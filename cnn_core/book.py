@@ -65,8 +65,7 @@ class neuralNetwork:
     activation : "sigmoid" (the book) or "relu", for the hidden layer; the output is sigmoid.
     n_threads : None or positive int
         Threads for per-sample training (``train``, ``fit``). None: ``CNN_CORE_NUM_THREADS`` if
-        set, else 2 for networks large enough to gain (when two cores are idle), else 1. Results
-        do not depend on it.
+        set, else 2 for networks large enough to gain, else 1. Results do not depend on it.
     """
 
     def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
@@ -348,7 +347,7 @@ class neuralNetwork:
         n = self._n_threads or default_threads()
         if n is None:
             n = 2 if self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS else 1
-            n = min(n, _idle_cores())
+            n = min(n, _usable_cores(), kernels.openmp_max_threads())
         return n
 
     def _work_for(self, n_threads):
@@ -430,19 +429,12 @@ _DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update 
                   "Try a smaller learning rate (now {lr}) or inputs scaled to about [0, 1].")
 
 
-def _idle_cores():
-    """Cores this process may use that are not already busy (1-minute load average). Per-sample
-    training synchronizes its threads at every sample, so a thread that has to share its core
-    with another busy process slows everyone down many times over."""
+def _usable_cores():
+    """Cores this process may run on."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:                      # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(cores, kernels.openmp_max_threads(), int(cores - busy + 0.5)))
+        return os.cpu_count() or 1
 
 
 def _checked(out, ok):
