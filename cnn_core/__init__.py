@@ -10,8 +10,10 @@
 """
 from . import reference
 from ._dispatch import isa as _isa
+from ._dispatch import show_config
 from .book import DivergenceError, FitInterrupted, neuralNetwork
 
 __version__ = "0.1.0"
 
-__all__ = ["neuralNetwork", "reference", "DivergenceError", "FitInterrupted", "__version__"]
+__all__ = ["neuralNetwork", "reference", "DivergenceError", "FitInterrupted", "show_config",
+           "__version__"]

@@ -60,3 +60,35 @@ def default_threads():
     if n < 1:
         raise ValueError(f"CNN_CORE_NUM_THREADS must be a positive integer; got {value!r}.")
     return n
+
+
+def config():
+    """What cnn_core runs on here, as a dict (see show_config)."""
+    import numpy
+    import scipy
+    built = [name for name, _ in _built()]
+    try:
+        info = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{info['name']} {info['version']} (SciPy's, through scipy.linalg.cython_blas)"
+    except Exception:                           # the layout of SciPy's build information may change
+        blas = "SciPy's BLAS (through scipy.linalg.cython_blas)"
+    return {
+        "kernels": f"_kernels_{isa}",
+        "isa": isa,
+        "isa builds": built,
+        "cpu supports": {name: bool(kernels.cpu_supports(name)) for name in ("avx2", "avx512")},
+        "forced by CNN_CORE_ISA": os.environ.get("CNN_CORE_ISA") or None,
+        "threads (CNN_CORE_NUM_THREADS)": default_threads(),
+        "OpenMP max threads": kernels.openmp_max_threads(),
+        "blas": blas,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def show_config(file=None):
+    """Print which kernel build is in use (and why), the threads and the BLAS."""
+    import sys
+    out = file or sys.stdout
+    for key, value in config().items():
+        print(f"{key + ':':<32} {value}", file=out)
