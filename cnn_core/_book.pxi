@@ -162,32 +162,123 @@ def book_train(floating[:, ::1] wih, floating[:, ::1] who,
     return status
 
 
-def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const floating[::1] x,
-                   int activation, floating[::1] work, const floating[::1] xp,
-                   const floating[::1] s, Py_ssize_t[::1] state, floating[::1] out):
-    """out = sigmoid(who @ f(wih @ x)) for one sample, applying a pending update on the way.
-
-    Shapes: x (I,), out (O,); the rest as book_train. Afterwards nothing is pending. Returns
-    False when a pre-activation is not finite (the weights are not, or x is too large)."""
+cdef bint book_query_sample(floating[:, ::1] wih, const floating[:, ::1] who, const floating *x,
+                            int activation, floating[::1] work, const floating[::1] xp,
+                            const floating[::1] s, Py_ssize_t[::1] state,
+                            floating *out) noexcept nogil:
+    """out = sigmoid(who @ f(wih @ x)) for one sample, applying a pending update on the way
+    (nothing is pending afterwards). Returns False when a pre-activation is not finite."""
     cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], k
     cdef floating *hin = &work[0]
     cdef floating *h = hin + H
+    cdef bint ok
+    rows_update_dot(&wih[0, 0], I, 0, H, &xp[0] if state[0] else NULL, &s[0], x, hin)
+    state[0] = 0
+    for k in range(H):
+        h[k] = hin[k]
+    activate_inplace(h, H, activation, <floating>1)
+    rows_update_dot(<floating *>&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, out)
+    ok = all_finite_ptr(hin, H) and all_finite_ptr(out, O)
+    for k in range(O):
+        out[k] = sigmoid(out[k])
+    return ok
+
+
+def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const floating[::1] x,
+                   int activation, floating[::1] work, const floating[::1] xp,
+                   const floating[::1] s, Py_ssize_t[::1] state, floating[::1] out):
+    """book_query_sample for one sample x (I,) into out (O,); shapes otherwise as book_train."""
+    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0]
     cdef bint ok
     if (who.shape[1] != H or x.shape[0] != I or out.shape[0] != O
             or work.shape[0] < 2 * H or xp.shape[0] != I or s.shape[0] != H
             or state.shape[0] != 2):
         raise ValueError("book_query_one: inconsistent shapes")
     with nogil:
-        rows_update_dot(&wih[0, 0], I, 0, H, &xp[0] if state[0] else NULL, &s[0], &x[0], hin)
-        state[0] = 0
-        for k in range(H):
-            h[k] = hin[k]
-        activate_inplace(h, H, activation, <floating>1)
-        rows_update_dot(<floating *>&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, &out[0])
-        ok = all_finite_ptr(hin, H) and all_finite_ptr(&out[0], O)
-        for k in range(O):
-            out[k] = sigmoid(out[k])
+        ok = book_query_sample(wih, who, &x[0], activation, work, xp, s, state, &out[0])
     return ok
+
+
+cdef class BookBuffers:
+    """Typed views of the arrays of one book network (owned by cnn_core.book.neuralNetwork), held
+    so that a one-sample train or query converts only its own inputs: these calls are made
+    tens of thousands of times a second, and converting eight arrays costs more than the
+    sample. Views of one dtype are set; the other set stays empty."""
+    cdef bint is64
+    cdef double[:, ::1] wih_d, who_d
+    cdef double[::1] work_d, xp_d, s_d
+    cdef float[:, ::1] wih_f, who_f
+    cdef float[::1] work_f, xp_f, s_f
+    cdef Py_ssize_t[::1] state, order1
+    cdef int n_threads
+    cdef Py_ssize_t n_hidden, n_in, n_out
+
+    def __init__(self, wih, who, work, xp, s, Py_ssize_t[::1] state, int n_threads):
+        self.n_hidden, self.n_in = wih.shape
+        self.n_out = who.shape[0]
+        if (who.shape != (self.n_out, self.n_hidden) or xp.shape != (self.n_in,) or s.shape != (self.n_hidden,)
+                or state.shape[0] != 2):
+            raise ValueError("BookBuffers: inconsistent shapes")
+        self.is64 = wih.dtype == numpy.float64
+        if self.is64:
+            self.wih_d, self.who_d, self.xp_d, self.s_d = wih, who, xp, s
+        else:
+            self.wih_f, self.who_f, self.xp_f, self.s_f = wih, who, xp, s
+        self.state = state
+        self.order1 = numpy.zeros(1, numpy.intp)
+        self.set_work(work, n_threads)
+
+    def set_work(self, work, int n_threads):
+        """Use `work` (book_work_size(H, O, n_threads),) for `n_threads` threads."""
+        if n_threads < 1 or work.shape[0] != book_work_size(self.n_hidden, self.n_out, n_threads):
+            raise ValueError("BookBuffers.set_work: wrong size")
+        if self.is64:
+            self.work_d = work
+        else:
+            self.work_f = work
+        self.n_threads = n_threads
+
+    def train_one(self, X, T, double lr, int activation):
+        """One training step on X (1, I), T (1, O) of the network's dtype, C-contiguous; returns
+        book_train_loop's status."""
+        cdef double[:, ::1] Xd, Td
+        cdef float[:, ::1] Xf, Tf
+        cdef Py_ssize_t status
+        if X.shape != (1, self.n_in) or T.shape != (1, self.n_out):
+            raise ValueError("BookBuffers.train_one: inconsistent shapes")
+        if self.is64:
+            Xd, Td = X, T
+            with nogil:
+                status = book_train_loop(self.wih_d, self.who_d, Xd, Td, self.order1, lr,
+                                         activation, self.work_d, self.xp_d, self.s_d, self.state,
+                                         self.n_threads)
+        else:
+            Xf, Tf = X, T
+            with nogil:
+                status = book_train_loop(self.wih_f, self.who_f, Xf, Tf, self.order1, <float>lr,
+                                         activation, self.work_f, self.xp_f, self.s_f, self.state,
+                                         self.n_threads)
+        return status
+
+    def query_one(self, x, out, int activation):
+        """out (O,) = the outputs for one sample x (I,) (network dtype, contiguous); returns
+        False when a pre-activation is not finite."""
+        cdef double[::1] xd, od
+        cdef float[::1] xf, of
+        cdef bint ok
+        if x.shape != (self.n_in,) or out.shape != (self.n_out,):
+            raise ValueError("BookBuffers.query_one: inconsistent shapes")
+        if self.is64:
+            xd, od = x, out
+            with nogil:
+                ok = book_query_sample(self.wih_d, self.who_d, &xd[0], activation, self.work_d,
+                                       self.xp_d, self.s_d, self.state, &od[0])
+        else:
+            xf, of = x, out
+            with nogil:
+                ok = book_query_sample(self.wih_f, self.who_f, &xf[0], activation, self.work_f,
+                                       self.xp_f, self.s_f, self.state, &of[0])
+        return ok
 
 
 def book_flush(floating[:, ::1] wih, const floating[::1] xp, const floating[::1] s,

@@ -23,6 +23,8 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport openmp
 
+import numpy
+
 ACTIVATION_CODES = {
     "identity": Activation.IDENTITY,
     "sigmoid": Activation.SIGMOID,

@@ -60,6 +60,21 @@ def real_array(value, name, dtype):
     Accepts bools, integers and floats of any byte order and memory layout; refuses None,
     strings, complex, object and other non-numeric data with a TypeError."""
     dtype = numpy.dtype(dtype)
+    if type(value) is numpy.ndarray and value.dtype == dtype and value.flags.c_contiguous:
+        array = value                                   # the common case, checked fast
+    else:
+        array = _convert(value, name, dtype)
+    if not kernels.all_finite(array.reshape(-1)):
+        index = int(numpy.flatnonzero(~numpy.isfinite(array.reshape(-1)))[0])
+        where = tuple(int(i) for i in numpy.unravel_index(index, array.shape))
+        original = numpy.asarray(value).reshape(-1)[index]
+        reason = f" (too large for {dtype.name})" if numpy.isfinite(original) else ""
+        raise ValueError(f"{name} must be finite; got {original} at index "
+                         f"{where if array.ndim != 1 else where[0]}{reason}.")
+    return array
+
+
+def _convert(value, name, dtype):
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be numbers (a list or an array); got {type(value).__name__}.")
     try:
@@ -71,16 +86,10 @@ def real_array(value, name, dtype):
         raise TypeError(f"{name} must be real numbers; got complex values (dtype {array.dtype}).")
     if kind not in "biuf":
         raise TypeError(f"{name} must be numbers; got an array of dtype {array.dtype}.")
-    with numpy.errstate(over="ignore"):
-        array = numpy.ascontiguousarray(array, dtype=dtype)
-    if not kernels.all_finite(array.reshape(-1)):
-        index = int(numpy.flatnonzero(~numpy.isfinite(array.reshape(-1)))[0])
-        where = tuple(int(i) for i in numpy.unravel_index(index, array.shape))
-        original = numpy.asarray(value).reshape(-1)[index]
-        reason = f" (too large for {dtype.name})" if numpy.isfinite(original) else ""
-        raise ValueError(f"{name} must be finite; got {original} at index "
-                         f"{where if array.ndim != 1 else where[0]}{reason}.")
-    return array
+    if kind == "f" and array.dtype.itemsize > dtype.itemsize:
+        with numpy.errstate(over="ignore"):         # too large for float32: reported as not finite
+            return numpy.ascontiguousarray(array, dtype=dtype)
+    return numpy.ascontiguousarray(array, dtype=dtype)
 
 
 def rows(value, name, width, what, dtype):

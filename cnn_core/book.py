@@ -105,7 +105,9 @@ class neuralNetwork:
         self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
         self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
-        self._order1 = numpy.zeros(1, numpy.intp)      # "train on row 0", for one-sample train
+        # typed views of the above for the one-sample calls
+        self._buffers = kernels.BookBuffers(self._wih, self._who, self._work, self._xp, self._s,
+                                            self._state, 1)
         self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- attributes of the book
@@ -186,7 +188,10 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._lock:
             if len(X) == 1:
-                self._train_rows(X, T, self._order1, self._threads())
+                n_threads = self._threads(per_call=True)
+                self._work_for(n_threads)
+                if self._buffers.train_one(X, T, self._lr, self._activation.code) >= 0:
+                    raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
             else:
                 self._train_summed(X, T)
 
@@ -196,8 +201,7 @@ class neuralNetwork:
         with self._lock:
             if len(X) == 1:
                 out = numpy.empty(self._onodes, self._dtype)
-                ok = kernels.book_query_one(self._wih, self._who, X[0], self._activation.code,
-                                            self._work, self._xp, self._s, self._state, out)
+                ok = self._buffers.query_one(X[0], out, self._activation.code)
                 return _checked(out, ok).reshape(self._onodes, 1)
             return numpy.ascontiguousarray(self._predict(X).T)
 
@@ -343,11 +347,14 @@ class neuralNetwork:
                              f"target row per input row.")
         return T
 
-    def _threads(self):
+    def _threads(self, per_call=False):
+        """Threads for per-sample training: n_threads, else CNN_CORE_NUM_THREADS, else
+        automatic: one-sample train() calls use one thread (starting a second one for each
+        call costs more than it saves), fit() two on networks of AUTO_THREADS_MIN_WEIGHTS."""
         n = self._n_threads or default_threads()
         if n is None:
-            n = 2 if self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS else 1
-            n = min(n, _usable_cores(), kernels.openmp_max_threads())
+            big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
+            n = 1 if per_call or not big else min(2, _USABLE_CORES, kernels.openmp_max_threads())
         return n
 
     def _work_for(self, n_threads):
@@ -355,6 +362,7 @@ class neuralNetwork:
         size = kernels.book_work_size(self._hnodes, self._onodes, n_threads)
         if len(self._work) != size:
             self._work = numpy.zeros(size, self._dtype)
+            self._buffers.set_work(self._work, n_threads)
         return self._work
 
     def _flush(self):
@@ -435,6 +443,9 @@ def _usable_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:                      # not on Linux
         return os.cpu_count() or 1
+
+
+_USABLE_CORES = _usable_cores()
 
 
 def _checked(out, ok):
