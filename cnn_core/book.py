@@ -108,6 +108,10 @@ class neuralNetwork:
         # typed views of the above for the one-sample calls
         self._buffers = kernels.BookBuffers(self._wih, self._who, self._work, self._xp, self._s,
                                             self._state, 1)
+        # _training serializes everything that changes the weights (train, fit, assignment);
+        # _lock guards the arrays for one kernel call, so a query made while fit runs in another
+        # thread waits for one chunk of a few milliseconds and sees whole samples' updates.
+        self._training = threading.RLock()
         self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- attributes of the book
@@ -156,7 +160,7 @@ class neuralNetwork:
     @wih.setter
     def wih(self, value):
         array = check.matrix(value, "wih", self._wih.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             self._state[0] = 0          # the pending update belonged to the weights replaced
             numpy.copyto(self._wih, array)
 
@@ -169,7 +173,7 @@ class neuralNetwork:
     @who.setter
     def who(self, value):
         array = check.matrix(value, "who", self._who.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             numpy.copyto(self._who, array)
 
     def __repr__(self):
@@ -186,7 +190,7 @@ class neuralNetwork:
         """
         X = self._inputs(inputs_list)
         T = self._targets(targets_list, len(X))
-        with self._lock:
+        with self._training, self._lock:
             if len(X) == 1:
                 n_threads = self._threads(per_call=True)
                 self._work_for(n_threads)
@@ -260,20 +264,22 @@ class neuralNetwork:
                 self._xp, self._s, self._state, *scratch, n_threads)
         else:
             train = lambda rows: self._train_rows(X, T, rows, n_threads, raise_on_divergence=False)  # noqa: E731
-        with self._lock:
+        with self._training:
             start = int(self._state[1])
             try:
                 segments = _segments(N, epochs, self._samples_per_call())
                 for begin, end in segments:
-                    if begin % N == 0:
-                        saved, saved_at = self._snapshot(), begin
-                    status = train(order[begin:end])
-                    failed_at = begin + status if status >= 0 else None
-                    if failed_at is None and end % N == 0 and not self._weights_finite():
-                        failed_at = end - 1
+                    with self._lock:
+                        if begin % N == 0:
+                            saved, saved_at = self._snapshot(), begin
+                        status = train(order[begin:end])
+                        failed_at = begin + status if status >= 0 else None
+                        if failed_at is None and end % N == 0 and not self._weights_finite():
+                            failed_at = end - 1
+                        if failed_at is not None:
+                            self._rewind(saved, train, [order[b:e] for b, e in segments
+                                                        if saved_at <= b and e <= failed_at // N * N])
                     if failed_at is not None:
-                        self._rewind(saved, train, [order[b:e] for b, e in segments
-                                                    if saved_at <= b and e <= failed_at // N * N])
                         raise DivergenceError(
                             f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
                             f"at its sample {failed_at % N}); the network keeps its weights from "

@@ -1,0 +1,116 @@
+"""Threads, the GIL and Ctrl-C around neuralNetwork's training."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy
+import pytest
+from numpy.testing import assert_array_equal
+
+import cnn_core
+from cnn_core._dispatch import kernels
+
+
+def data(n, inodes=784, onodes=10, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return rng.uniform(0.01, 1, (n, inodes)), rng.uniform(0.01, 0.99, (n, onodes))
+
+
+@pytest.mark.parametrize("kernel", ["book_fit", "book_train"])
+def test_kernels_release_the_gil(kernel):
+    """While one long kernel call runs in a thread, Python code keeps running in another."""
+    net = cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=0, n_threads=1)
+    X, T = data(4000)
+    order = numpy.tile(numpy.arange(4000), 3)
+    work = net._work_for(1)
+    if kernel == "book_fit":
+        scratch = [numpy.empty(s) for s in kernels.book_block_buffers(32, 784, 100)]
+        call = lambda: kernels.book_fit(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
+                                        net._s, net._state, *scratch, 1)
+    else:
+        call = lambda: kernels.book_train(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
+                                          net._s, net._state, 1)
+    worker = threading.Thread(target=call)
+    ticks = 0
+    worker.start()
+    start = time.perf_counter()
+    while worker.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    worker.join()
+    assert elapsed > 0.05, "the kernel call was too short to tell"
+    assert ticks >= 0.3 * elapsed / 0.001, (ticks, elapsed)
+
+
+def test_concurrent_fits_are_serialized():
+    X, T = data(300, 100, 5)
+    first, second = (X[:150], T[:150]), (X[150:], T[150:])
+    net = cnn_core.neuralNetwork(100, 50, 5, 0.1, seed=1)
+    threads = [threading.Thread(target=net.fit, args=part, kwargs={"epochs": 3}) for part in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = []
+    for a, b in ((first, second), (second, first)):
+        ref = cnn_core.neuralNetwork(100, 50, 5, 0.1, seed=1)
+        ref.fit(*a, epochs=3)
+        ref.fit(*b, epochs=3)
+        results.append((ref.wih, ref.who))
+    assert any(numpy.array_equal(net.wih, w) and numpy.array_equal(net.who, v) for w, v in results)
+
+
+def test_queries_during_fit_see_whole_samples():
+    """Every weight snapshot read while fit runs is the state at a chunk boundary of that fit."""
+    X, T = data(6000, 784, 10)
+    boundaries = []
+    ref = cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2)
+    ref.fit(X, T, progress=lambda *a: boundaries.append(ref._wih.tobytes()))
+    boundaries = set(boundaries) | {cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2).wih.tobytes()}
+
+    net = cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2)
+    worker = threading.Thread(target=net.fit, args=(X, T))
+    seen = []
+    worker.start()
+    while worker.is_alive():
+        seen.append(net.wih.tobytes())
+        net.query(X[0])
+    worker.join()
+    assert len(seen) > 1
+    assert all(w in boundaries for w in seen)
+
+
+INTERRUPT = textwrap.dedent("""
+    import os, signal, threading, time, numpy, cnn_core
+    rng = numpy.random.default_rng(0)
+    X, T = rng.uniform(0.01, 1, (60000, 784)), rng.uniform(0.01, 0.99, (60000, 10))
+    net = cnn_core.neuralNetwork(784, 200, 10, 0.1, seed=3, activation={activation!r})
+    sent = []
+    threading.Timer(0.5, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT))).start()
+    try:
+        net.fit(X, T, epochs=20)
+        raise SystemExit("fit was not interrupted")
+    except cnn_core.FitInterrupted as exc:
+        delay = time.perf_counter() - sent[0]
+        seen = exc.samples_seen
+        assert isinstance(exc, KeyboardInterrupt)
+        assert str(seen) in str(exc)
+    replay = cnn_core.neuralNetwork(784, 200, 10, 0.1, seed=3, activation={activation!r})
+    replay.fit(X[:seen], T[:seen])
+    assert 0 < seen < 60000, seen
+    assert numpy.array_equal(replay.wih, net.wih) and numpy.array_equal(replay.who, net.who)
+    print(f"{{delay:.3f}} {{seen}}")
+""")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_ctrl_c_stops_fit_quickly_at_a_sample_boundary(activation):
+    result = subprocess.run([sys.executable, "-c", INTERRUPT.format(activation=activation)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    delay, seen = result.stdout.split()
+    assert float(delay) < 0.2, f"took {delay} s to stop after SIGINT"
