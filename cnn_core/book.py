@@ -411,6 +411,8 @@ class neuralNetwork:
         return max(1, FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes)) // FIT_BLOCK) * FIT_BLOCK
 
     def _weights_finite(self):
+        """Whether the weights, with the pending update applied, are all finite."""
+        self._flush()
         return kernels.all_finite(self._wih.reshape(-1)) and kernels.all_finite(self._who.reshape(-1))
 
     def _rewind(self, saved, train, segments):
