@@ -1,0 +1,95 @@
+"""Soak test: many calls, and the resident memory must not grow.
+
+    python stress/soak.py [--scale 1.0]
+
+Runs, after a warm-up of each: 1,000,000 one-sample `train` calls, 10,000 `query` and
+`predict` calls, 1,000 save/load cycles and 1,000 network constructions (times --scale), and
+prints the resident set size (RSS) before and after each. Exits with status 1 if RSS grew by
+1 MB or more over a phase.
+"""
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+
+import numpy
+
+import cnn_core
+
+LIMIT_BYTES = 1 << 20
+
+
+def rss_bytes():
+    """Resident set size of this process (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def phase(name, count, step, warmup=None):
+    """Run step(i) for i < count after `warmup` calls; return (name, count, RSS growth, seconds)."""
+    for i in range(warmup if warmup is not None else max(1, count // 10)):
+        step(i)
+    gc.collect()
+    before = rss_bytes()
+    start = time.perf_counter()
+    for i in range(count):
+        step(i)
+    seconds = time.perf_counter() - start
+    gc.collect()
+    grown = rss_bytes() - before
+    print(f"{name:<34} {count:>9,} calls  {seconds:7.1f} s  RSS {before / 2**20:7.1f} MB -> "
+          f"{(before + grown) / 2**20:7.1f} MB ({grown / 1024:+.0f} kB)", flush=True)
+    return grown
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count by this")
+    args = parser.parse_args(argv)
+    n = lambda count: max(1, int(count * args.scale))  # noqa: E731
+    rng = numpy.random.default_rng(0)
+    X = rng.uniform(0.01, 1, (1000, 784))
+    T = numpy.full((1000, 10), 0.01)
+    T[numpy.arange(1000), rng.integers(0, 10, 1000)] = 0.99
+    small = cnn_core.neuralNetwork(4, 8, 3, 0.1, seed=0)
+    xs, ts = rng.uniform(0, 1, (1000, 4)), rng.uniform(0.01, 0.99, (1000, 3))
+    book = cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=0)
+    results = []
+    results.append(phase("train (4-8-3), one sample a call", n(1_000_000),
+                         lambda i: small.train(xs[i % 1000], ts[i % 1000])))
+    results.append(phase("train (784-100-10), list inputs", n(20_000),
+                         lambda i: book.train(X[i % 1000].tolist(), T[i % 1000].tolist())))
+    results.append(phase("query (784-100-10)", n(10_000), lambda i: book.query(X[i % 1000])))
+    results.append(phase("predict 100 rows (784-100-10)", n(10_000), lambda i: book.predict(X[:100])))
+    results.append(phase("fit 100 rows (784-100-10)", n(1_000), lambda i: book.fit(X[:100], T[:100])))
+    results.append(phase("bad input raising TypeError", n(10_000), lambda i: _raises(book)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "net.npz")
+
+        def save_load(i):
+            book.save(path)
+            cnn_core.neuralNetwork.load(path)
+        results.append(phase("save + load (784-100-10)", n(1_000), save_load))
+    results.append(phase("construct 784-100-10", n(1_000),
+                         lambda i: cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=i)))
+    worst = max(results)
+    print(f"largest RSS growth over a phase: {worst / 1024:+.0f} kB (limit {LIMIT_BYTES // 1024} kB)")
+    return 0 if worst < LIMIT_BYTES else 1
+
+
+def _raises(net):
+    try:
+        net.train(None, [0.5] * 10)
+    except TypeError:
+        return
+    raise AssertionError("no TypeError")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
