@@ -64,8 +64,9 @@ class neuralNetwork:
         ``numpy.random.default_rng(seed)``.
     activation : "sigmoid" (the book) or "relu", for the hidden layer; the output is sigmoid.
     n_threads : None or positive int
-        Threads for per-sample training (``train``, ``fit``). None: ``CNN_CORE_NUM_THREADS`` if
-        set, else 2 for networks large enough to gain, else 1. Results do not depend on it.
+        Threads for ``fit``. None: ``CNN_CORE_NUM_THREADS`` if set, else 2 for networks large
+        enough to gain, else 1. Results do not depend on it. A one-sample ``train`` call always
+        runs on one thread: waking a second thread for every call costs more than it saves.
     """
 
     def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
@@ -192,8 +193,7 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) == 1:
-                n_threads = self._threads(per_call=True)
-                self._work_for(n_threads)
+                self._work_for(1)
                 if self._buffers.train_one(X, T, self._lr, self._activation.code) >= 0:
                     raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
             else:
@@ -353,14 +353,13 @@ class neuralNetwork:
                              f"target row per input row.")
         return T
 
-    def _threads(self, per_call=False):
-        """Threads for per-sample training: n_threads, else CNN_CORE_NUM_THREADS, else
-        automatic: one-sample train() calls use one thread (starting a second one for each
-        call costs more than it saves), fit() two on networks of AUTO_THREADS_MIN_WEIGHTS."""
+    def _threads(self):
+        """Threads for fit(): n_threads, else CNN_CORE_NUM_THREADS, else two on networks with
+        AUTO_THREADS_MIN_WEIGHTS weights in wih (when two cores are there), else one."""
         n = self._n_threads or default_threads()
         if n is None:
             big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
-            n = 1 if per_call or not big else min(2, _USABLE_CORES, kernels.openmp_max_threads())
+            n = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
         return n
 
     def _work_for(self, n_threads):
