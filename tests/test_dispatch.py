@@ -54,7 +54,7 @@ def test_unknown_isa_is_refused():
 
 
 def test_bad_thread_variable_is_refused():
-    result = run("import cnn_core; n = cnn_core.neuralNetwork(3, 2, 1, 0.1); n.train([1, 2, 3], [0.5])",
+    result = run("import cnn_core; n = cnn_core.neuralNetwork(3, 2, 1, 0.1); n.fit([[1, 2, 3]], [[0.5]])",
                  CNN_CORE_NUM_THREADS="two")
     assert result.returncode != 0
     assert "CNN_CORE_NUM_THREADS must be a positive integer; got 'two'" in result.stderr
