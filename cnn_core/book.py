@@ -102,7 +102,8 @@ class neuralNetwork:
         self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
         self._who = numpy.ascontiguousarray(who, dtype=dtype)
         # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
-        self._work = numpy.zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)
+        self._work_size_1 = kernels.book_work_size(hnodes, onodes, 1)
+        self._work = numpy.zeros(self._work_size_1, dtype)
         self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
         self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
@@ -193,7 +194,8 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) == 1:
-                self._work_for(1)
+                if len(self._work) != self._work_size_1:
+                    self._work_for(1)
                 if self._buffers.train_one(X, T, self._lr, self._activation.code) >= 0:
                     raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
             else:
