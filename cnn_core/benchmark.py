@@ -229,9 +229,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer samples and repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 5, quick 3)")
     parser.add_argument("--no-others", action="store_true", help="skip PyTorch and scikit-learn")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="training samples per timed run (default 3000, quick 600)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
     n_train, n_predict, n_tiny = (600, 10000, 20000) if args.quick else (3000, 10000, 150000)
+    if args.samples:
+        n_train, n_predict, n_tiny = args.samples, args.samples, 10 * args.samples
 
     cases = book_cases((784, 200, 10), n_train, n_predict)
     if not args.no_others:
