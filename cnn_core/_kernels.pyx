@@ -17,7 +17,7 @@
 
 cimport cython
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, expf, log, logf, tanh, tanhf, isfinite, fabs
+from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, isfinite, fabs
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -41,6 +41,20 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 cdef floating sigmoid(floating x) noexcept nogil:
@@ -150,6 +164,7 @@ cdef void rows_update_dot(floating *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r
 # --------------------------------------------------------------------------------------------
 
 include "_book.pxi"
+include "_dense.pxi"
 
 
 # --------------------------------------------------------------------------------------------
