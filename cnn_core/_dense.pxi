@@ -24,7 +24,7 @@ cdef bint dense_forward_kernel(const floating *X, const floating *W, const float
     cdef floating *z
     cdef floating *y
     cdef floating xi, m, s
-    cdef floating acc = 0
+    cdef int bad = 0
     if N == 0:
         return True
     if N == 1:
@@ -44,7 +44,7 @@ cdef bint dense_forward_kernel(const floating *X, const floating *W, const float
             for j in range(O):
                 z[j] += b[j]
         for j in range(O):
-            acc += z[j] - z[j]          # 0 for finite values, NaN otherwise
+            bad = bad | (z[j] - z[j] != 0)      # x - x is 0 for finite x, NaN otherwise
         if activation == Activation.SOFTMAX:
             m = z[0]
             for j in range(1, O):
@@ -59,7 +59,7 @@ cdef bint dense_forward_kernel(const floating *X, const floating *W, const float
         else:
             for j in range(O):
                 y[j] = activate(z[j], activation, slope)
-    return acc == 0
+    return not bad
 
 
 cdef void dense_backward_kernel(const floating *X, const floating *W, const floating *Y,
@@ -258,7 +258,8 @@ def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] v, double l
     v (the velocity) is only used with momentum; it may have length 0 otherwise."""
     cdef Py_ssize_t n = p.shape[0], i
     cdef floating a = <floating>lr, mu = <floating>momentum, wd = <floating>weight_decay
-    cdef floating d, acc = 0
+    cdef floating d
+    cdef int bad = 0
     if g.shape[0] != n or (momentum != 0 and v.shape[0] != n):
         raise ValueError("sgd_update: inconsistent shapes")
     with nogil:
@@ -266,15 +267,15 @@ def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] v, double l
             for i in range(n):
                 d = g[i] + wd * p[i] if weight_decay != 0 else g[i]
                 p[i] = p[i] - a * d
-                acc += p[i] - p[i]
+                bad = bad | (p[i] - p[i] != 0)
         else:
             for i in range(n):
                 d = g[i] + wd * p[i] if weight_decay != 0 else g[i]
                 v[i] = mu * v[i] + d
                 d = d + mu * v[i] if nesterov else v[i]
                 p[i] = p[i] - a * d
-                acc += p[i] - p[i]
-    return acc == 0
+                bad = bad | (p[i] - p[i] != 0)
+    return not bad
 
 
 def adagrad_update(floating[::1] p, const floating[::1] g, floating[::1] h, double lr,
@@ -283,7 +284,8 @@ def adagrad_update(floating[::1] p, const floating[::1] g, floating[::1] h, doub
     p -= lr * d / (sqrt(h) + eps)."""
     cdef Py_ssize_t n = p.shape[0], i
     cdef floating a = <floating>lr, e = <floating>eps, wd = <floating>weight_decay
-    cdef floating d, acc = 0
+    cdef floating d
+    cdef int bad = 0
     if g.shape[0] != n or h.shape[0] != n:
         raise ValueError("adagrad_update: inconsistent shapes")
     with nogil:
@@ -291,8 +293,8 @@ def adagrad_update(floating[::1] p, const floating[::1] g, floating[::1] h, doub
             d = g[i] + wd * p[i] if weight_decay != 0 else g[i]
             h[i] = h[i] + d * d
             p[i] = p[i] - a * d / (_sqrt(h[i]) + e)
-            acc += p[i] - p[i]
-    return acc == 0
+            bad = bad | (p[i] - p[i] != 0)
+    return not bad
 
 
 def rmsprop_update(floating[::1] p, const floating[::1] g, floating[::1] v, double lr,
@@ -302,7 +304,8 @@ def rmsprop_update(floating[::1] p, const floating[::1] g, floating[::1] v, doub
     cdef Py_ssize_t n = p.shape[0], i
     cdef floating a = <floating>lr, rho = <floating>alpha, e = <floating>eps
     cdef floating wd = <floating>weight_decay, one_minus = <floating>(1 - alpha)
-    cdef floating d, acc = 0
+    cdef floating d
+    cdef int bad = 0
     if g.shape[0] != n or v.shape[0] != n:
         raise ValueError("rmsprop_update: inconsistent shapes")
     with nogil:
@@ -310,8 +313,8 @@ def rmsprop_update(floating[::1] p, const floating[::1] g, floating[::1] v, doub
             d = g[i] + wd * p[i] if weight_decay != 0 else g[i]
             v[i] = rho * v[i] + one_minus * (d * d)
             p[i] = p[i] - a * d / (_sqrt(v[i]) + e)
-            acc += p[i] - p[i]
-    return acc == 0
+            bad = bad | (p[i] - p[i] != 0)
+    return not bad
 
 
 def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
@@ -325,7 +328,8 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
     cdef floating wd = <floating>weight_decay
     cdef floating c1 = <floating>(1 - beta1), c2 = <floating>(1 - beta2)
     cdef floating bc1, bc2
-    cdef floating d, acc = 0
+    cdef floating d
+    cdef int bad = 0
     if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
         raise ValueError("adam_update: inconsistent shapes")
     if step < 1:
@@ -338,5 +342,5 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
             m[i] = b1 * m[i] + c1 * d
             v[i] = b2 * v[i] + c2 * (d * d)
             p[i] = p[i] - a * (m[i] / bc1) / (_sqrt(v[i] / bc2) + e)
-            acc += p[i] - p[i]
-    return acc == 0
+            bad = bad | (p[i] - p[i] != 0)
+    return not bad

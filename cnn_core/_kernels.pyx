@@ -102,10 +102,10 @@ cdef void activate_inplace(floating *z, Py_ssize_t n, int activation, floating s
 
 cdef bint all_finite_ptr(const floating *x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating acc = 0
+    cdef int bad = 0
     for i in range(n):
-        acc += x[i] - x[i]      # 0 for finite values, NaN for NaN or +-inf
-    return acc == 0
+        bad = bad | (x[i] - x[i] != 0)      # x - x is 0 for finite x, NaN for NaN or +-inf
+    return not bad                          # (an integer OR: the compiler vectorizes it)
 
 
 def all_finite(const floating[::1] x):

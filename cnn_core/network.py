@@ -70,6 +70,9 @@ LOSS_FUNCTIONS = {
 }
 
 BACKENDS = {"cython": _compiled, "numpy": reference}
+# Overflow is detected and reported (DivergenceError); the NumPy twins need not warn about it.
+def _quiet():
+    return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 class Network:
@@ -190,7 +193,7 @@ class Network:
 
         N = len(X)
         B = min(batch_size, N)
-        with self._lock:
+        with self._lock, _quiet():
             if shuffle and (self._xb is None or self._xb.shape[0] < B or self._xb.shape[1] != X.shape[1]):
                 self._xb = numpy.empty((B, X.shape[1]), self._dtype)
                 self._tb = numpy.empty((B, T.shape[1]), self._dtype)
@@ -311,7 +314,7 @@ class Network:
     def predict(self, X):
         """Outputs for X (N, n_in) (one sample may be n_in values): an (N, n_out) array."""
         X = self._inputs(X, "X")
-        with self._lock:
+        with self._lock, _quiet():
             out = numpy.empty((len(X), self.n_out), self._dtype)
             finite = True
             for a in range(0, len(X), EVAL_CHUNK_ROWS):
@@ -329,7 +332,7 @@ class Network:
         """The loss on X, T: the mean over the rows of the per-sample loss."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock:
+        with self._lock, _quiet():
             total, _ = self._evaluate(X, T)
         return total / len(X)
 
@@ -341,7 +344,7 @@ class Network:
                              "class (n_out >= 2); this network has n_out = 1. Use loss() instead.")
         X = self._inputs(X, "X")
         T = self._targets(labels, len(X), "labels")
-        with self._lock:
+        with self._lock, _quiet():
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
@@ -362,7 +365,7 @@ class Network:
         layer (db None for a layer without bias). The parameters are not changed."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock:
+        with self._lock, _quiet():
             _, _, finite = self._forward_loss(X, T)
             if not finite:
                 raise DivergenceError("gradient: the forward pass is not finite (parameters not "
@@ -379,7 +382,7 @@ class Network:
         T = self._targets(T, len(X), "T")
         eps = check.positive_float(eps, "eps")
         result = []
-        with self._lock:
+        with self._lock, _quiet():
             for layer in self._layers:
                 p = layer._params
                 g = numpy.empty(p.shape, numpy.float64)
@@ -521,6 +524,10 @@ class Network:
             return T
         if array.ndim == 1 and O == 1 and len(array) == n_rows:
             array = array.reshape(n_rows, 1)
+        elif array.ndim == 1 and O >= 2 and len(array) == n_rows != 1:
+            raise ValueError(f"{name} is 1-D with {n_rows} values of dtype {array.dtype}: give "
+                             f"integer labels (an integer array, e.g. {name}.astype(int)) or "
+                             f"target rows of shape ({n_rows}, {O}).")
         T = check.rows(array, name, O, "n_out of the last layer", self._dtype)
         if len(T) != n_rows:
             raise ValueError(f"{name} has {len(T)} row(s) but X has {n_rows}; give one target row "
