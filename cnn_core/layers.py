@@ -233,7 +233,8 @@ class Dense:
         """Y = f(X @ W + b) into the layer's buffer; with `logits_only` (softmax layers) only
         Z = X @ W + b (the fused softmax-cross-entropy kernel does the rest). Returns (the array
         written, whether Z is finite)."""
-        self._ensure(len(X))
+        if len(X) != self._rows:
+            self._ensure(len(X))
         self._X = X
         if logits_only:
             return self._Z, K.dense_forward(X, self._W, self._b, _IDENTITY, 1.0, self._Z, self._Z)

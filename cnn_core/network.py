@@ -112,6 +112,8 @@ class Network:
         self._loss = loss
         self._backend = backend
         self._K = BACKENDS[backend]
+        self._loss_kernel = getattr(self._K, loss.kernel)
+        self._fused = loss.fused_activation is not None
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]
         self._grads = [layer._grads for layer in layers]
@@ -236,6 +238,9 @@ class Network:
         """Rows start:stop of this epoch's order: views of X, T, or gathered into buffers."""
         if order is None:
             return X[start:stop], T[start:stop]
+        if stop - start == 1:                               # one row: a view, nothing to copy
+            j = int(order[start])
+            return X[j:j + 1], T[j:j + 1]
         idx = order[start:stop]
         xb, tb = self._xb[:stop - start], self._tb[:stop - start]
         numpy.take(X, idx, axis=0, out=xb, mode="clip")     # "clip": no temporary (idx is valid)
@@ -267,20 +272,19 @@ class Network:
             finite &= ok
         out = self._layers[-1]
         scale = 1.0 / len(X)
-        if self._loss.fused_activation is not None:
+        if self._fused:
             Z, ok = out._forward(K, h, logits_only=True)
-            loss, correct = getattr(K, self._loss.kernel)(Z, T, out._Y, out._dZ, scale)
+            loss, correct = self._loss_kernel(Z, T, out._Y, out._dZ, scale)
         else:
             Y, ok = out._forward(K, h)
-            loss, correct = getattr(K, self._loss.kernel)(Y, T, out._dZ, scale)
+            loss, correct = self._loss_kernel(Y, T, out._dZ, scale)
         return loss, correct, finite and ok
 
     def _backward(self):
         K = self._K
         layers = self._layers
         out = layers[-1]
-        g = out._backward(K, out._dZ, need_dX=len(layers) > 1,
-                          from_logits=self._loss.fused_activation is not None)
+        g = out._backward(K, out._dZ, need_dX=len(layers) > 1, from_logits=self._fused)
         for i in range(len(layers) - 2, -1, -1):
             g = layers[i]._backward(K, g, need_dX=i > 0)
 
