@@ -536,7 +536,7 @@ class Network:
         if len(T) != n_rows:
             raise ValueError(f"{name} has {len(T)} row(s) but X has {n_rows}; give one target row "
                              f"(or label) per input row.")
-        if self._loss.name == "cross_entropy" and (T < 0).any():
+        if self._loss.name == "cross_entropy" and T.size and T.min() < 0:
             where = tuple(int(i) for i in numpy.argwhere(T < 0)[0])
             raise ValueError(f"{name} for cross_entropy must be >= 0 (one-hot rows or "
                              f"probabilities); got {T[where]} at index {where}. Or pass integer "

@@ -231,3 +231,36 @@ def test_an_update_that_overflows_is_undone(backend):
     assert all(numpy.isfinite(p).all() for p in params(net))
     assert net.optimizer.iterations == 1
     assert_array_equal(net.optimizer._state[0][0], twin.optimizer._state[0][0])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_training_allocates_nothing_per_batch(shuffle):
+    """After the first batch the layers' buffers are reused: while a batch is gathered, run
+    forward and backward and the optimizer updates, the traced memory peaks far below the size of
+    that batch's smallest array (any per-batch array would show)."""
+    import tracemalloc
+    rng = numpy.random.default_rng(0)
+    X, T = rng.random((20_000, 20)), numpy.eye(10)[rng.integers(0, 10, 20_000)]
+    net = cnn_core.Network([Dense(20, 64, "relu", seed=0), Dense(64, 10, "softmax", seed=1)],
+                           loss="cross_entropy", optimizer=SGD(0.1, momentum=0.9))
+    net.fit(X, T, epochs=1, batch_size=2000, shuffle=shuffle, seed=0)       # warm up: buffers made
+    peaks = []
+
+    def watched(method):
+        def run(*args):
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            result = method(*args)
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+            return result
+        return run
+
+    net._batch, net._train_step = watched(net._batch), watched(net._train_step)
+    tracemalloc.start()
+    try:
+        net.fit(X, T, epochs=2, batch_size=2000, shuffle=shuffle, seed=1)
+    finally:
+        tracemalloc.stop()
+    assert len(peaks) == 2 * 2 * 10
+    smallest_batch_array = 2000 * 10 * 8                                     # the output's dZ
+    assert max(peaks) < smallest_batch_array / 20, peaks
