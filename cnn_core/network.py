@@ -38,6 +38,13 @@ FILE_KIND = "cnn_core.Network"
 FORMAT_VERSION = 1
 # predict, loss and accuracy go through the layers this many rows at a time
 EVAL_CHUNK_ROWS = 4096
+# per-sample SGD hands the kernel about this many multiply-adds at a time (a few milliseconds),
+# so that Ctrl-C is seen between calls
+FIT_CHUNK_WORK = 1 << 25
+# what a training step found not finite, by the kernels' codes (sgd_train_samples)
+STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
+FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
+            STEP_UPDATE: "parameters after the update"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,24 +206,31 @@ class Network:
             if shuffle and (self._xb is None or self._xb.shape[0] < B or self._xb.shape[1] != X.shape[1]):
                 self._xb = numpy.empty((B, X.shape[1]), self._dtype)
                 self._tb = numpy.empty((B, T.shape[1]), self._dtype)
+            per_sample = B == 1 and self._plain_sgd()
             for epoch in range(epochs):
                 order = rng.permutation(N) if shuffle else None
                 saved = self._snapshot()
-                loss_sum, correct = 0.0, 0
                 lr = self._optimizer.lr
-                for step, start in enumerate(range(0, N, B)):
-                    xb, tb = self._batch(X, T, order, start, min(start + B, N))
-                    loss, right, failure = self._train_step(xb, tb)
-                    if failure is not None:
-                        self._recover(failure, saved, X, T, order, B, step)
-                        lr = self._optimizer.lr
-                        raise DivergenceError(
-                            f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
-                            f"{step + 1} of {-(-N // B)}); the network keeps its last finite "
-                            f"parameters, from before that batch. Try a smaller learning rate "
-                            f"(now {lr:g}) or inputs scaled to about [0, 1].")
-                    loss_sum += loss
-                    correct += right
+                if per_sample:       # whole runs of samples in one kernel call
+                    loss_sum, correct, failed, failure = self._train_samples(
+                        X, T, order if order is not None else numpy.arange(N))
+                else:
+                    loss_sum, correct, failed, failure = 0.0, 0, -1, None
+                    for step, start in enumerate(range(0, N, B)):
+                        xb, tb = self._batch(X, T, order, start, min(start + B, N))
+                        loss, right, failure = self._train_step(xb, tb)
+                        if failure is not None:
+                            failed = step
+                            break
+                        loss_sum += loss
+                        correct += right
+                if failure is not None:
+                    self._recover(failure, saved, X, T, order, B, failed, per_sample)
+                    raise DivergenceError(
+                        f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
+                        f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
+                        f"parameters, from before that batch. Try a smaller learning rate "
+                        f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
                 logs = {"loss": loss_sum / N,
                         "accuracy": correct / N if self.n_out >= 2 else float("nan"),
                         "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
@@ -253,12 +267,12 @@ class Network:
         except by an update that itself produced non-finite parameters."""
         loss, correct, finite = self._forward_loss(X, T)
         if not finite:
-            return loss, correct, "values in the forward pass"
+            return loss, correct, FAILURES[STEP_FORWARD]
         if not loss - loss == 0:
-            return loss, correct, "loss"
+            return loss, correct, FAILURES[STEP_LOSS]
         self._backward()
         if not self._optimizer._update(self._params, self._grads):
-            return loss, correct, "parameters after the update"
+            return loss, correct, FAILURES[STEP_UPDATE]
         return loss, correct, None
 
     def _forward_loss(self, X, T):
@@ -297,14 +311,17 @@ class Network:
             numpy.copyto(p, s)
         self._optimizer._set_state(opt_state)
 
-    def _recover(self, failure, saved, X, T, order, B, step):
+    def _recover(self, failure, saved, X, T, order, B, step, per_sample):
         """After a failed batch `step`: make the parameters the last finite ones. A failed forward
         pass changed nothing; a failed update is undone by going back to the start of the epoch
         and replaying its first `step` batches (the same computation, so the same result)."""
-        if failure != "parameters after the update":
+        if failure != FAILURES[STEP_UPDATE]:
             return
         self._restore(saved)
         N = len(X)
+        if per_sample:
+            self._train_samples(X, T, (order if order is not None else numpy.arange(N))[:step])
+            return
         for s, start in enumerate(range(0, N, B)):
             if s == step:
                 break
@@ -312,6 +329,50 @@ class Network:
             if self._train_step(xb, tb)[2] is not None:      # cannot happen: it was finite before
                 self._restore(saved)
                 break
+
+    def _plain_sgd(self):
+        """Whether the optimizer is SGD (with or without momentum), which per-sample training
+        can run in the kernel sgd_train_samples."""
+        opt = self._optimizer
+        return isinstance(opt, _optimizers.SGD) and type(opt)._step is _optimizers.SGD._step
+
+    def _train_samples(self, X, T, order):
+        """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
+        row, many samples per kernel call. Returns (summed loss, correct, failed position or -1,
+        what was not finite or None)."""
+        opt = self._optimizer
+        layers = self._layers
+        if opt._state is None:
+            opt._state = [opt._new_state(p) for p in self._params]
+        for i, layer in enumerate(layers):
+            layer._ensure(1, need_dX=i > 0)
+        empty = numpy.zeros(0, self._dtype)
+        velocities = [state[0] if state else empty for state in opt._state]
+        sizes = numpy.array([self.n_in] + [layer.n_out for layer in layers], numpy.intp)
+        codes = numpy.array([layer._act.code for layer in layers], numpy.intc)
+        slopes = numpy.array([layer.slope for layer in layers], numpy.float64)
+        bias = numpy.array([layer.bias for layer in layers], numpy.intp)
+        lists = ([l._Yfull for l in layers], [l._Zfull for l in layers], [l._dZfull for l in layers],
+                 [l._dXfull if i else l._no_dX for i, l in enumerate(layers)])
+        per_call = max(1, FIT_CHUNK_WORK // int(3 * (sizes[:-1] * sizes[1:]).sum()))
+        loss_sum, correct = 0.0, 0
+        for a in range(0, len(order), per_call):
+            part = order[a:a + per_call]
+            schedule = opt.schedule
+            rates = (numpy.full(len(part), opt.lr) if schedule is None else
+                     numpy.array([schedule(opt.iterations + k) for k in range(len(part))], numpy.float64))
+            loss, right, failed, kind = self._K.sgd_train_samples(
+                X, T, part, self._params, self._grads, velocities, *lists, sizes, codes, slopes,
+                bias, self._fused, rates, opt.momentum, opt.nesterov, opt.weight_decay)
+            loss_sum += loss
+            correct += right
+            if failed >= 0:
+                opt.iterations += failed + (kind == STEP_UPDATE)
+                return loss_sum, correct, a + failed, FAILURES[kind]
+            opt.iterations += len(part)
+        for layer in layers:
+            layer._X = None          # the layers hold no forward pass that backward could use
+        return loss_sum, correct, -1, None
 
     # ---------------------------------------------------------------- using the network
 

@@ -114,7 +114,8 @@ class neuralNetwork:
 from . import activations as _activations   # noqa: E402  (the one activation table)
 
 __all__ += ["dense_forward", "dense_backward", "squared_error", "softmax_cross_entropy",
-            "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "all_finite"]
+            "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "all_finite",
+            "sgd_train_samples"]
 
 
 def all_finite(x):
@@ -220,3 +221,48 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
     bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
     p -= lr * (m / bc1) / (numpy.sqrt(v / bc2) + eps)
     return all_finite(p)
+
+
+def sgd_train_samples(X, T, order, params, grads, velocities, outputs, logits, deltas, input_grads,
+                      sizes, codes, slopes, bias, fused, rates, momentum, nesterov, weight_decay):
+    """Per-sample SGD on rows order[0], order[1], ... of X, T through the layers described by
+    the lists (see the kernel of the same name): forward, loss, backward and update for one
+    sample at a time, with the functions above. Returns (summed loss, correct samples, failed
+    position or -1, failure kind: 1 forward, 2 loss, 3 update)."""
+    L = len(params)
+    identity = _activations.ACTIVATIONS["identity"].code
+    loss_sum, correct = 0.0, 0
+    for s, j in enumerate(order):
+        x, t = X[j:j + 1], T[j:j + 1]
+        W = [params[l][:sizes[l] * sizes[l + 1]].reshape(sizes[l], sizes[l + 1]) for l in range(L)]
+        b = [params[l][sizes[l] * sizes[l + 1]:] for l in range(L)]
+        h, finite = x, True
+        for l in range(L):
+            Y, Z = outputs[l][:1], logits[l][:1]
+            if fused and l == L - 1:
+                finite &= dense_forward(h, W[l], b[l], identity, 1.0, Z, Z)
+                h = Z
+            else:
+                finite &= dense_forward(h, W[l], b[l], codes[l], slopes[l], Z, Y)
+                h = Y
+        if fused:
+            loss, right = softmax_cross_entropy(h, t, outputs[L - 1][:1], deltas[L - 1][:1], 1.0)
+        else:
+            loss, right = squared_error(h, t, deltas[L - 1][:1], 1.0)
+        if not finite or not loss - loss == 0:
+            return loss_sum, correct, s, 1 if not finite else 2
+        loss_sum += loss
+        correct += right
+        g = deltas[L - 1][:1]
+        for l in range(L - 1, -1, -1):
+            n = sizes[l] * sizes[l + 1]
+            last = fused and l == L - 1
+            dense_backward(outputs[l - 1][:1] if l > 0 else x, W[l], outputs[l][:1], g,
+                           identity if last else codes[l], 1.0 if last else slopes[l], deltas[l][:1],
+                           grads[l][:n].reshape(sizes[l], sizes[l + 1]), grads[l][n:],
+                           input_grads[l][:1] if l > 0 else input_grads[l][:0])
+            g = input_grads[l][:1] if l > 0 else None
+        for l in range(L):
+            if not sgd_update(params[l], grads[l], velocities[l], rates[s], momentum, nesterov, weight_decay):
+                return loss_sum, correct, s, 3
+    return loss_sum, correct, -1, 0

@@ -264,3 +264,33 @@ def test_training_allocates_nothing_per_batch(shuffle):
     assert len(peaks) == 2 * 2 * 10
     smallest_batch_array = 2000 * 10 * 8                                     # the output's dZ
     assert max(peaks) < smallest_batch_array / 20, peaks
+
+
+class _SteppedSGD(SGD):
+    """SGD through the general per-batch path (a subclass with its own _step is not run by the
+    per-sample kernel)."""
+
+    def _step(self, *args):
+        return super()._step(*args)
+
+
+@pytest.mark.parametrize("loss, hidden", [("cross_entropy", "relu"), ("squared_error", "sigmoid")])
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}])
+def test_per_sample_kernel_equals_the_step_by_step_path(backend, loss, hidden, kwargs):
+    """fit(batch_size=1) with SGD runs many samples per kernel call (sgd_train_samples); it must
+    give exactly what the batch-by-batch path gives, schedule and history included."""
+    X, y = data(n=25)
+    rate = ExponentialDecay(0.2, 0.5, decay_steps=10)
+    fast = make(backend, optimizer=SGD(rate, **kwargs), loss=loss, hidden=hidden, sizes=(6, 5, 5, 4))
+    slow = make(backend, optimizer=_SteppedSGD(rate, **kwargs), loss=loss, hidden=hidden, sizes=(6, 5, 5, 4))
+    assert fast._plain_sgd() and not slow._plain_sgd()
+    T = y if loss == "cross_entropy" else numpy.eye(4)[y] * 0.8 + 0.1
+    for net in (fast, slow):
+        net.fit(X, T, epochs=3, batch_size=1, seed=2)
+    for p, q in zip(params(fast), params(slow)):        # the same operations: the same bits
+        assert_array_equal(p, q)
+    for key in fast.history:
+        assert_allclose(fast.history[key], slow.history[key], rtol=1e-14)
+    assert fast.optimizer.iterations == slow.optimizer.iterations == 75
+    if kwargs:
+        assert_array_equal(fast.optimizer._state[0][0], slow.optimizer._state[0][0])
