@@ -67,6 +67,7 @@ def main(argv=None):
                         help="BLAS threads (needs threadpoolctl; default: the BLAS default)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--plot", default="fashion_mnist_accuracy.png", help="where to save the plot")
+    parser.add_argument("--save", default=None, help="save the trained network (.npz) there")
     parser.add_argument("--data-dir", default=None, help="folder with fashion-mnist/ (default: $CNN_CORE_DATA)")
     args = parser.parse_args(argv)
 
@@ -117,6 +118,14 @@ def main(argv=None):
     print(f"after {net.optimizer.iterations} iterations: train accuracy {100 * train_acc:.2f}%, test "
           f"accuracy {100 * test_acc:.2f}% (the tutorial: about 92% / 88%); training {seconds:.1f} s "
           f"({net.optimizer.iterations * B / seconds:,.0f} samples/s, including the per-epoch test scoring)")
+    last = slice(-11, -1) if rest else slice(-10, None)          # the last 10 whole epochs
+    test_curve, train_curve = numpy.array(net.history["val_accuracy"][last]), numpy.array(net.history["accuracy"][last])
+    print(f"last {len(test_curve)} whole epochs: test accuracy {100 * test_curve.mean():.2f}% on average "
+          f"({100 * test_curve.min():.2f}% to {100 * test_curve.max():.2f}%), train accuracy on the batches "
+          f"{100 * train_curve.mean():.2f}% on average (SGD's final iterate wanders around these)")
+    if args.save:
+        net.save(args.save)
+        print(f"network saved to {args.save}")
     plot(args.plot, net.history, train_acc, test_acc, args)
     return 0
 
