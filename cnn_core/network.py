@@ -154,6 +154,11 @@ class Network:
         if owner is not None and owner is not self:
             raise ValueError("this optimizer already trains another Network: its state belongs "
                              "to that network's parameters. Give each network its own optimizer.")
+        state = optimizer._state
+        if state is not None and (len(state) != len(self._params) or any(
+                s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
+            raise ValueError("this optimizer has state (velocities, averages) made for other "
+                             "parameters than this network's; give the network a new optimizer.")
         with self._lock:
             optimizer._bind(self._K)
             optimizer._owner = weakref.ref(self)
@@ -453,11 +458,13 @@ class Network:
                 g = numpy.empty(p.shape, numpy.float64)
                 for i in range(p.size):
                     original = p[i]
-                    p[i] = original + eps
-                    up, plus = p[i], self._evaluate(X, T)[0]
-                    p[i] = original - eps
-                    down, minus = p[i], self._evaluate(X, T)[0]
-                    p[i] = original
+                    try:
+                        p[i] = original + eps
+                        up, plus = p[i], self._evaluate(X, T)[0]
+                        p[i] = original - eps
+                        down, minus = p[i], self._evaluate(X, T)[0]
+                    finally:
+                        p[i] = original          # exactly as it was, whatever happened
                     g[i] = (plus - minus) / len(X) / (float(up) - float(down))
                 g = g.astype(self._dtype)
                 k = layer.n_in * layer.n_out

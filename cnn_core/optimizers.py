@@ -143,6 +143,7 @@ class Optimizer:
         self.weight_decay = check.real(weight_decay, "weight_decay", low=0)
         self.iterations = 0
         self._state = None
+        self._owner = None                  # a weak reference to the Network it trains, if any
         self._kernels = _compiled
         self._kernel = getattr(_compiled, self.kernel_name)
 

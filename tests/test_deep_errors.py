@@ -88,6 +88,10 @@ def test_same_layer_twice_and_other_bad_network_arguments():
     with pytest.raises(ValueError, match=r"this optimizer already trains another Network"):
         cnn_core.Network([Dense(4, 3)], optimizer=opt)
     assert first.optimizer is opt
+    used = Adam()
+    used.update([numpy.ones((2, 2))], [numpy.ones((2, 2))])
+    with pytest.raises(ValueError, match=r"this optimizer has state .* made for other parameters"):
+        cnn_core.Network([Dense(4, 3)], optimizer=used)
 
 
 GOOD_Y = [0, 1, 2]
@@ -188,3 +192,11 @@ def test_non_finite_parameters_are_reported_not_returned():
     net = cnn_core.Network([layer])
     with pytest.raises(cnn_core.DivergenceError, match=r"not finite"):
         net.predict(numpy.ones((1, 2)))
+
+
+def test_numerical_gradient_that_overflows_restores_every_parameter(backend):
+    net = cnn_core.Network([Dense(2, 2, "identity", seed=0)], backend=backend)
+    before = net.layers[0]._params.tobytes()
+    with pytest.raises(cnn_core.DivergenceError):
+        net.numerical_gradient(numpy.array([[1e300, 1e300]]), numpy.zeros((1, 2)), eps=1e300)
+    assert net.layers[0]._params.tobytes() == before
