@@ -17,7 +17,8 @@
 
 cimport cython
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, expf, log, logf, tanh, tanhf, isfinite, fabs
+from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, isfinite, fabs
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -43,6 +44,20 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 cdef floating sigmoid(floating x) noexcept nogil:
@@ -109,10 +124,10 @@ def activate_array(floating[::1] z, int activation, double slope=1.0):
 
 cdef bint all_finite_ptr(const floating *x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating acc = 0
+    cdef int bad = 0
     for i in range(n):
-        acc += x[i] - x[i]      # 0 for finite values, NaN for NaN or +-inf
-    return acc == 0
+        bad = bad | (x[i] - x[i] != 0)      # x - x is 0 for finite x, NaN for NaN or +-inf
+    return not bad                          # (an integer OR: the compiler vectorizes it)
 
 
 def all_finite(const floating[::1] x):
@@ -194,6 +209,7 @@ cdef void rank_update(floating *W, Py_ssize_t ldw, Py_ssize_t rows, const floati
 # --------------------------------------------------------------------------------------------
 
 include "_book.pxi"
+include "_dense.pxi"
 
 
 # --------------------------------------------------------------------------------------------

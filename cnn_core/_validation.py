@@ -124,3 +124,41 @@ def matrix(value, name, shape, dtype):
     if array.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got shape {array.shape}.")
     return array
+
+
+def boolean(value, name):
+    """`value` as a bool (True/False or a NumPy bool; not 0/1 or strings)."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def real(value, name, low=None, high=None, low_open=False, high_open=False):
+    """`value` as a finite float within [low, high] (open ends where asked)."""
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not numpy.isfinite(value) or too_low or too_high:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high}")
+        raise ValueError(f"{name} must be a finite number {' and '.join(bounds)}; got {value!r}.".replace("number ;", "number;"))
+    return value
+
+
+def normal_sampler(seed):
+    """The normal(mean, std, size) to draw initial weights with: ``numpy.random.normal`` (the
+    global state, as the book) when `seed` is None, else ``numpy.random.default_rng(seed).normal``."""
+    if seed is None:
+        return numpy.random.normal
+    if isinstance(seed, (bool, float, str)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
+    try:
+        return numpy.random.default_rng(seed).normal
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; "
+                        f"got {seed!r} ({exc}).") from None

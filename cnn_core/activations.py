@@ -3,6 +3,12 @@
 ``ACTIVATIONS[name]`` gives the NumPy function, its derivative written with the output
 (y = f(x)), its inverse (for the book's backquery) and the code the Cython kernels use. Adding an
 activation is one entry here and one case in ``_kernels.activate``/``derivative_from_output``.
+
+The sigmoid takes a slope epsilon, f(x) = 1 / (1 + exp(-epsilon x)), f'(x) = epsilon y (1 - y):
+``apply(x, slope)`` and ``derivative_from_output(y, slope)`` give f and f' with it (``function``
+and ``derivative`` are the plain slope-1 functions, as the book uses them). Softmax works on rows
+(the last axis) and has no element-wise derivative: its backward is the Jacobian product
+``y * (dy - sum(dy * y))``; a network may use it only on its output layer.
 """
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -12,7 +18,7 @@ import scipy.special
 
 from ._dispatch import kernels
 
-__all__ = ["Activation", "ACTIVATIONS", "get"]
+__all__ = ["Activation", "ACTIVATIONS", "get", "by_code"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,27 @@ class Activation:
     function: Callable                          # y = f(x), element-wise (softmax: per row)
     derivative: Optional[Callable]              # f'(x) as a function of y (None for softmax)
     inverse: Optional[Callable]                 # x = f^-1(y) where it exists (backquery)
+    has_slope: bool = False                     # takes the slope epsilon (the sigmoid)
+    output_only: bool = False                   # only for an output layer (softmax)
+
+    def apply(self, x, slope=1.0):
+        """f(x); with a slope (the sigmoid's epsilon) f(slope * x), as the kernels compute it."""
+        if slope != 1:
+            self._check_slope(slope)
+            return self.function(slope * x)
+        return self.function(x)
+
+    def derivative_from_output(self, y, slope=1.0):
+        """f'(x) written with y = f(x): slope * derivative(y) for a sloped sigmoid."""
+        if slope != 1:
+            self._check_slope(slope)
+            return slope * self.derivative(y)
+        return self.derivative(y)
+
+    def _check_slope(self, slope):
+        if not self.has_slope:
+            raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
+                             f"activation {self.name!r}.")
 
 
 def _softmax(x):
@@ -34,15 +61,19 @@ ACTIVATIONS = {
         Activation("identity", kernels.ACTIVATION_CODES["identity"],
                    lambda x: x, lambda y: numpy.ones_like(y), lambda y: y),
         Activation("sigmoid", kernels.ACTIVATION_CODES["sigmoid"],
-                   scipy.special.expit, lambda y: y * (1 - y), scipy.special.logit),
+                   scipy.special.expit, lambda y: y * (1 - y), scipy.special.logit,
+                   has_slope=True),
         Activation("relu", kernels.ACTIVATION_CODES["relu"],
                    lambda x: numpy.maximum(x, 0), lambda y: (y > 0).astype(y.dtype),
                    lambda y: y),   # ReLU is the identity where it can be inverted (y > 0)
         Activation("tanh", kernels.ACTIVATION_CODES["tanh"],
                    numpy.tanh, lambda y: 1 - y * y, numpy.arctanh),
-        Activation("softmax", kernels.ACTIVATION_CODES["softmax"], _softmax, None, None),
+        Activation("softmax", kernels.ACTIVATION_CODES["softmax"], _softmax, None, None,
+                   output_only=True),
     )
 }
+
+_BY_CODE = {a.code: a for a in ACTIVATIONS.values()}
 
 
 def get(name, allowed=None):
@@ -52,3 +83,8 @@ def get(name, allowed=None):
     if not isinstance(name, str) or name not in options:
         raise ValueError(f"Unknown activation {name!r}; expected one of {options}.")
     return ACTIVATIONS[name]
+
+
+def by_code(code):
+    """The Activation whose kernel code (kernels.ACTIVATION_CODES) is `code`."""
+    return _BY_CODE[int(code)]

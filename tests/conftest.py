@@ -41,3 +41,9 @@ def mnist(data_dir):
 @pytest.fixture(params=DTYPES, ids=["float64", "float32"])
 def dtype(request):
     return request.param
+
+
+@pytest.fixture(params=["cython", "numpy"])
+def backend(request):
+    """The two backends of cnn_core.Network: compiled kernels and their NumPy twins."""
+    return request.param

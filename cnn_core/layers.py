@@ -1,0 +1,261 @@
+"""Layers of the deep networks: ``Dense``, a fully connected layer ``Y = f(X @ W + b)``.
+
+A layer owns its parameters and every buffer its kernels write (outputs and gradients for the
+largest batch seen so far), so training allocates nothing per batch after the first. Its
+``forward`` caches what ``backward`` needs, and the two sit side by side below. The loops are in
+the kernels (``cnn_core/_dense.pxi``); a :class:`cnn_core.Network` with ``backend="numpy"`` runs
+the same layer on the NumPy twins of those kernels (``cnn_core.reference``).
+"""
+import threading
+
+import numpy
+
+from . import _validation as check
+from . import activations
+from ._dispatch import kernels as _compiled
+from .book import DivergenceError
+
+__all__ = ["Dense", "INITS"]
+
+INITS = ("book", "he", "xavier")
+_IDENTITY = activations.ACTIVATIONS["identity"].code
+
+
+def init_std(init, n_in, n_out):
+    """The standard deviation of the initial weights for `init`:
+    "xavier" sqrt(2 / (n_in + n_out)) (Glorot, as torch.nn.init.xavier_normal_),
+    "he" sqrt(2 / n_in) (as torch.nn.init.kaiming_normal_), "book" n_out**-0.5 (as the book
+    draws wih and who), or a positive number used as the standard deviation itself."""
+    if isinstance(init, str):
+        if init == "xavier":
+            return (2.0 / (n_in + n_out)) ** 0.5
+        if init == "he":
+            return (2.0 / n_in) ** 0.5
+        if init == "book":
+            return n_out ** -0.5
+        raise ValueError(f"Unknown init {init!r}; expected one of {list(INITS)} or a positive "
+                         f"number (the standard deviation).")
+    try:
+        return check.positive_float(init, "init")
+    except TypeError:
+        raise TypeError(f"init must be one of {list(INITS)} or a positive number (the standard "
+                        f"deviation); got {init!r} ({type(init).__name__}).") from None
+
+
+class Dense:
+    """A fully connected layer: ``Y = f(X @ W + b)`` for a batch ``X`` of shape (N, n_in).
+
+    Parameters
+    ----------
+    n_in, n_out : positive int
+        Inputs and outputs (units). ``W`` has shape (n_in, n_out), ``b`` shape (n_out,).
+    activation : "sigmoid", "relu", "tanh", "identity" or "softmax"
+        ``f``. Softmax works on rows; in a :class:`~cnn_core.Network` it is for the output layer
+        only, with the cross-entropy loss.
+    bias : bool
+        With ``bias=False`` the layer has no ``b`` (``b`` and ``db`` are None).
+    init : "xavier" (default), "he", "book" or a positive number
+        Initial weights are normal(0, std) with std sqrt(2 / (n_in + n_out)), sqrt(2 / n_in),
+        n_out**-0.5 (the book), or the number given (0.01 in the Fashion-MNIST tutorial). Biases
+        start at 0.
+    slope : positive float
+        The sigmoid's epsilon: f(x) = 1 / (1 + exp(-epsilon x)). Only for "sigmoid".
+    dtype : numpy.float64 (default) or numpy.float32
+    seed : None, int or numpy Generator
+        None: weights from ``numpy.random.normal`` (so ``numpy.random.seed(k)`` fixes them, as in
+        the book); otherwise from ``numpy.random.default_rng(seed)``.
+
+    ``forward`` and ``backward`` return read-only views of the layer's own buffers, which the
+    next call overwrites (copy them to keep them). ``W``, ``b``, ``dW``, ``db`` read as read-only
+    copies; assign ``W`` and ``b`` to change them. ``parameters()`` and ``gradients()`` give the
+    live arrays, for optimizers: ``SGD(0.1).update(layer.parameters(), layer.gradients())``.
+    """
+
+    def __init__(self, n_in, n_out, activation="sigmoid", *, bias=True, init="xavier", slope=1.0,
+                 dtype=numpy.float64, seed=None):
+        n_in = check.positive_int(n_in, "n_in")
+        n_out = check.positive_int(n_out, "n_out")
+        act = activations.get(activation)
+        bias = check.boolean(bias, "bias")
+        slope = check.positive_float(slope, "slope")
+        if slope != 1 and not act.has_slope:
+            raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
+                             f"activation {act.name!r}.")
+        dtype = check.float_dtype(dtype)
+        std = init_std(init, n_in, n_out)
+        normal = check.normal_sampler(seed)
+        W = normal(0.0, std, (n_in, n_out))
+        self._setup(n_in, n_out, act, bias, slope, dtype, init, W, None)
+
+    def _setup(self, n_in, n_out, act, bias, slope, dtype, init, W, b):
+        self._n_in, self._n_out = n_in, n_out
+        self._act = act
+        self._bias = bias
+        self._slope = slope
+        self._dtype = dtype
+        self._init = init
+        # W and b are views of one array (one optimizer call per layer); likewise dW and db
+        size = n_in * n_out + (n_out if bias else 0)
+        self._params = numpy.zeros(size, dtype)
+        self._grads = numpy.zeros(size, dtype)
+        self._W = self._params[:n_in * n_out].reshape(n_in, n_out)
+        self._b = self._params[n_in * n_out:]             # length 0 without bias
+        self._dW = self._grads[:n_in * n_out].reshape(n_in, n_out)
+        self._db = self._grads[n_in * n_out:]
+        numpy.copyto(self._W, W, casting="unsafe")
+        if bias and b is not None:
+            numpy.copyto(self._b, b, casting="unsafe")
+        # buffers for up to `_capacity` rows, and views of them for the current batch size
+        self._capacity = 0
+        self._rows = -1
+        self._Yfull = self._Zfull = self._dZfull = self._dXfull = self._Xfull = None
+        self._no_dX = numpy.zeros((0, n_in), dtype)
+        self._X = None                                      # the input of the last forward
+        self._lock = threading.RLock()
+
+    # ---------------------------------------------------------------- description
+
+    n_in = property(lambda self: self._n_in, doc="Number of inputs.")
+    n_out = property(lambda self: self._n_out, doc="Number of outputs (units).")
+    activation = property(lambda self: self._act.name, doc="The activation's name.")
+    slope = property(lambda self: self._slope, doc="The sigmoid's slope epsilon (1.0 otherwise).")
+    bias = property(lambda self: self._bias, doc="Whether the layer has a bias b.")
+    dtype = property(lambda self: self._dtype, doc="numpy.float64 or numpy.float32.")
+    init = property(lambda self: self._init, doc="How the weights were initialised.")
+
+    def __repr__(self):
+        extra = "" if self._bias else ", bias=False"
+        extra += f", slope={self._slope!r}" if self._slope != 1 else ""
+        return (f"Dense({self._n_in}, {self._n_out}, {self._act.name!r}{extra}, "
+                f"dtype=numpy.{self._dtype.name})")
+
+    # ---------------------------------------------------------------- parameters
+
+    @property
+    def W(self):
+        """Weights (n_in, n_out): a read-only copy. Assign to change them (validated)."""
+        return _read_only(self._W.copy())
+
+    @W.setter
+    def W(self, value):
+        array = check.matrix(value, "W", self._W.shape, self._dtype)
+        with self._lock:
+            numpy.copyto(self._W, array)
+
+    @property
+    def b(self):
+        """Biases (n_out,): a read-only copy, or None without bias. Assign to change them."""
+        return _read_only(self._b.copy()) if self._bias else None
+
+    @b.setter
+    def b(self, value):
+        if not self._bias:
+            raise ValueError("this layer has no bias (it was made with bias=False); make it "
+                             "with bias=True to have one.")
+        array = check.matrix(value, "b", self._b.shape, self._dtype)
+        with self._lock:
+            numpy.copyto(self._b, array)
+
+    @property
+    def dW(self):
+        """Gradient of W set by the last backward: a read-only copy."""
+        return _read_only(self._dW.copy())
+
+    @property
+    def db(self):
+        """Gradient of b set by the last backward: a read-only copy (None without bias)."""
+        return _read_only(self._db.copy()) if self._bias else None
+
+    def parameters(self):
+        """The live parameter arrays [W, b] (or [W]), for an optimizer to update in place."""
+        return [self._W, self._b] if self._bias else [self._W]
+
+    def gradients(self):
+        """The live gradient arrays [dW, db] (or [dW]), matching ``parameters()``."""
+        return [self._dW, self._db] if self._bias else [self._dW]
+
+    # ---------------------------------------------------------------- forward and backward
+
+    def forward(self, X):
+        """Y = f(X @ W + b) for X of shape (N, n_in) (one sample may be n_in values); returns Y
+        (N, n_out), a read-only view of the layer's buffer. Caches X and Y for ``backward``."""
+        X = check.rows(X, "X", self._n_in, "n_in", self._dtype)
+        with self._lock:
+            self._ensure(len(X), copy_input=True)
+            Xin = self._Xfull[:len(X)]
+            numpy.copyto(Xin, X)               # owned: changing X afterwards cannot spoil backward
+            Y, finite = self._forward(_compiled, Xin)
+        if not finite:
+            raise DivergenceError("Dense.forward: X @ W + b is not finite: the weights are not "
+                                  "finite (training diverged) or the inputs are too large.")
+        return _read_only(Y.view())
+
+    def backward(self, dY):
+        """From dY (N, n_out), the gradient of some loss with respect to this layer's last output,
+        set ``dW`` and ``db`` and return dX (N, n_in), the gradient with respect to its input (a
+        read-only view of the layer's buffer). dY is not modified."""
+        with self._lock:
+            if self._X is None:
+                raise RuntimeError("backward needs the forward pass it differentiates: call "
+                                   "layer.forward(X) first.")
+            n = len(self._X)
+            dY = check.rows(dY, "dY", self._n_out, "n_out", self._dtype)
+            if len(dY) != n:
+                raise ValueError(f"dY has {len(dY)} row(s) but the last forward had {n}; give "
+                                 f"one gradient row per input row.")
+            return _read_only(self._backward(_compiled, dY, need_dX=True).view())
+
+    # The internals the Network calls (no validation; `K` is the kernel module of the backend).
+
+    def _ensure(self, n, need_dX=False, copy_input=False):
+        """Buffers for n rows; views of them for this n."""
+        if n > self._capacity:
+            cap = n
+            self._Yfull = numpy.empty((cap, self._n_out), self._dtype)
+            self._dZfull = numpy.empty((cap, self._n_out), self._dtype)
+            self._Zfull = (numpy.empty((cap, self._n_out), self._dtype)
+                           if self._act.output_only else self._Yfull)
+            self._dXfull = numpy.empty((cap, self._n_in), self._dtype) if self._dXfull is not None else None
+            self._Xfull = numpy.empty((cap, self._n_in), self._dtype) if self._Xfull is not None else None
+            self._capacity = cap
+            self._rows = -1
+        if need_dX and self._dXfull is None:
+            self._dXfull = numpy.empty((self._capacity, self._n_in), self._dtype)
+            self._rows = -1
+        if copy_input and self._Xfull is None:
+            self._Xfull = numpy.empty((self._capacity, self._n_in), self._dtype)
+        if n != self._rows:
+            self._rows = n
+            self._Y, self._Z, self._dZ = self._Yfull[:n], self._Zfull[:n], self._dZfull[:n]
+            self._dX = self._dXfull[:n] if self._dXfull is not None else None
+
+    def _forward(self, K, X, logits_only=False):
+        """Y = f(X @ W + b) into the layer's buffer; with `logits_only` (softmax layers) only
+        Z = X @ W + b (the fused softmax-cross-entropy kernel does the rest). Returns (the array
+        written, whether Z is finite)."""
+        if len(X) != self._rows:
+            self._ensure(len(X))
+        self._X = X
+        if logits_only:
+            return self._Z, K.dense_forward(X, self._W, self._b, _IDENTITY, 1.0, self._Z, self._Z)
+        return self._Y, K.dense_forward(X, self._W, self._b, self._act.code, self._slope,
+                                        self._Z, self._Y)
+
+    def _backward(self, K, dY, need_dX, from_logits=False):
+        """dW, db (and dX when `need_dX`) from dY, the gradient with respect to Y, or with
+        respect to Z when `from_logits` (dY may then be the layer's own dZ buffer)."""
+        if need_dX:
+            self._ensure(len(dY), need_dX=True)
+        dX = self._dX if need_dX else self._no_dX
+        if from_logits:
+            K.dense_backward(self._X, self._W, self._Y, dY, _IDENTITY, 1.0, self._dZ,
+                             self._dW, self._db, dX)
+        else:
+            K.dense_backward(self._X, self._W, self._Y, dY, self._act.code, self._slope,
+                             self._dZ, self._dW, self._db, dX)
+        return dX
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array

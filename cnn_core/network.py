@@ -1,0 +1,681 @@
+"""Deep networks: a stack of Dense layers trained by backpropagation with exact gradients.
+
+    >>> from cnn_core import Network
+    >>> from cnn_core.layers import Dense
+    >>> from cnn_core.optimizers import SGD
+    >>> net = Network([Dense(784, 128, "relu", init=0.01), Dense(128, 128, "relu", init=0.01),
+    ...                Dense(128, 10, "softmax", init=0.01)],
+    ...               loss="cross_entropy", optimizer=SGD(0.1))
+    >>> net.fit(x_train, y_train, epochs=10, batch_size=1000)
+    >>> net.accuracy(x_test, y_test)
+
+The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared error
+1/2 sum_k (t_k - o_k)^2, or cross-entropy -sum_k t_k log y_k after a softmax output layer (fused
+with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
+runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core.reference``;
+both give the same results (to rounding).
+"""
+import json
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import numpy
+
+from . import _validation as check
+from . import activations
+from . import optimizers as _optimizers
+from . import reference
+from ._dispatch import kernels as _compiled
+from .book import DivergenceError, _read_npz, _scalar
+from .layers import Dense
+
+__all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
+
+FILE_KIND = "cnn_core.Network"
+FORMAT_VERSION = 1
+# predict, loss and accuracy go through the layers this many rows at a time
+EVAL_CHUNK_ROWS = 4096
+# per-sample SGD hands the kernel about this many multiply-adds at a time (a few milliseconds),
+# so that Ctrl-C is seen between calls
+FIT_CHUNK_WORK = 1 << 25
+# what a training step found not finite, by the kernels' codes (sgd_train_samples)
+STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
+FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
+            STEP_UPDATE: "parameters after the update"}
+
+
+# --------------------------------------------------------------------------------------------
+# Losses: one entry per loss (scikit-learn's LOSS_FUNCTIONS idea)
+# --------------------------------------------------------------------------------------------
+
+def _squared_error(T, Y):
+    return 0.5 * numpy.sum((T - Y) ** 2, axis=-1)
+
+
+def _cross_entropy(T, P):
+    return -numpy.sum(T * numpy.log(P), axis=-1)
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    kernel: str                           # its kernel's name in _kernels and in reference
+    function: Callable                    # per-sample loss function(T, outputs) in NumPy
+    output_activations: Tuple[str, ...]   # the output layer's activations it goes with
+    fused_activation: Optional[str]       # the kernel applies this output activation itself and
+                                          # gives the gradient with respect to the logits
+
+
+LOSS_FUNCTIONS = {
+    "squared_error": Loss("squared_error", "squared_error", _squared_error,
+                          ("identity", "relu", "sigmoid", "tanh"), None),
+    "cross_entropy": Loss("cross_entropy", "softmax_cross_entropy", _cross_entropy,
+                          ("softmax",), "softmax"),
+}
+
+BACKENDS = {"cython": _compiled, "numpy": reference}
+# Overflow is detected and reported (DivergenceError); the NumPy twins need not warn about it.
+def _quiet():
+    return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
+class Network:
+    """A feed-forward network of :class:`~cnn_core.layers.Dense` layers.
+
+    Parameters
+    ----------
+    layers : list of Dense
+        In order from input to output; each layer's n_in is the previous layer's n_out, all of
+        one dtype. Softmax only on the last layer.
+    loss : "squared_error" or "cross_entropy"
+        The batch mean of 1/2 sum_k (t_k - o_k)^2, or of -sum_k t_k log y_k (softmax output).
+    optimizer : Optimizer, name or None
+        An instance from :mod:`cnn_core.optimizers`, a name ("sgd", "adam", ...) for its
+        defaults, or None for ``SGD(0.01)``. It belongs to this network (its state is made for
+        these parameters).
+    backend : "cython" or "numpy"
+        The compiled kernels, or their NumPy twins (``cnn_core.reference``).
+
+    Targets ``T`` are given as rows (N, n_out) (one-hot, teacher values such as 0.1/0.9, or
+    continuous values), or as integer labels (N,) in [0, n_out) for classifiers. ``history``
+    holds, per epoch, "loss" and "accuracy" over the training batches as they were seen,
+    "val_loss" and "val_accuracy" on ``validation_data`` and "lr" (NaN where not measured;
+    accuracy only for n_out >= 2).
+
+    The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
+    what a layer cached from an earlier ``forward``.
+    """
+
+    def __init__(self, layers, loss="squared_error", optimizer=None, backend="cython"):
+        layers = _check_layers(layers)
+        loss = LOSS_FUNCTIONS[check.choice(loss, "loss", LOSS_FUNCTIONS)]
+        _check_pairing(layers, loss)
+        backend = check.choice(backend, "backend", BACKENDS)
+        optimizer = _make_optimizer(optimizer)
+        self._layers = layers
+        self._loss = loss
+        self._backend = backend
+        self._K = BACKENDS[backend]
+        self._loss_kernel = getattr(self._K, loss.kernel)
+        self._fused = loss.fused_activation is not None
+        self._dtype = layers[0].dtype
+        self._params = [layer._params for layer in layers]
+        self._grads = [layer._grads for layer in layers]
+        self._lock = threading.RLock()
+        self._optimizer = None
+        self._adopt(optimizer)
+        self.history = _new_history()
+        self._xb = self._tb = None          # row-gathering buffers of shuffled fit
+
+    # ---------------------------------------------------------------- description
+
+    layers = property(lambda self: list(self._layers), doc="The layers, input to output.")
+    backend = property(lambda self: self._backend, doc='"cython" or "numpy".')
+    dtype = property(lambda self: self._dtype, doc="numpy.float64 or numpy.float32.")
+    n_in = property(lambda self: self._layers[0].n_in, doc="Inputs of the first layer.")
+    n_out = property(lambda self: self._layers[-1].n_out, doc="Outputs of the last layer.")
+    loss_function = property(lambda self: self._loss.name, doc="The loss's name.")
+
+    @property
+    def optimizer(self):
+        """The optimizer (assignable: an Optimizer, a name, or None for SGD(0.01))."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        self._adopt(_make_optimizer(value))
+
+    def _adopt(self, optimizer):
+        owner = getattr(optimizer, "_owner", None)
+        owner = owner() if owner is not None else None
+        if owner is not None and owner is not self:
+            raise ValueError("this optimizer already trains another Network: its state belongs "
+                             "to that network's parameters. Give each network its own optimizer.")
+        state = optimizer._state
+        if state is not None and (len(state) != len(self._params) or any(
+                s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
+            raise ValueError("this optimizer has state (velocities, averages) made for other "
+                             "parameters than this network's; give the network a new optimizer.")
+        with self._lock:
+            optimizer._bind(self._K)
+            optimizer._owner = weakref.ref(self)
+            if self._optimizer is not None and self._optimizer is not optimizer:
+                self._optimizer._owner = None
+            self._optimizer = optimizer
+
+    def __repr__(self):
+        inner = ",\n    ".join(repr(layer) for layer in self._layers)
+        return (f"Network([\n    {inner}],\n    loss={self._loss.name!r}, "
+                f"optimizer={self._optimizer!r}, backend={self._backend!r})")
+
+    # ---------------------------------------------------------------- training
+
+    def fit(self, X, T, epochs=1, batch_size=1, shuffle=True, seed=None, validation_data=None,
+            callbacks=None):
+        """Train with mini-batches of ``batch_size`` rows (the last batch of an epoch may be
+        smaller; a batch_size above N means whole-batch training), one optimizer update per batch.
+
+        ``X`` (N, n_in); ``T`` rows (N, n_out) or integer labels (N,). ``shuffle`` draws a new
+        order every epoch from ``numpy.random.default_rng(seed)``. ``validation_data`` is
+        ``(X_val, T_val)``, scored after every epoch. ``callbacks`` are called after every epoch
+        as ``callback(network, epoch, logs)`` (epoch counted from 1 in this call, logs the
+        epoch's metrics); one returning True stops training. Returns self.
+
+        Non-finite values raise :class:`cnn_core.DivergenceError`; the network then keeps its
+        last finite parameters (those before the failing batch's update).
+        """
+        X = self._inputs(X, "X")
+        T = self._targets(T, len(X), "T")
+        epochs = check.positive_int(epochs, "epochs")
+        batch_size = check.positive_int(batch_size, "batch_size")
+        shuffle = check.boolean(shuffle, "shuffle")
+        rng = _rng(seed) if shuffle else None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, T_val).")
+            Xv = self._inputs(validation_data[0], "validation X")
+            Tv = self._targets(validation_data[1], len(Xv), "validation T")
+        if callbacks is None:
+            callbacks = []
+        elif callable(callbacks):
+            callbacks = [callbacks]
+        if not all(callable(c) for c in callbacks):
+            raise TypeError("callbacks must be a list of functions callback(network, epoch, logs).")
+
+        N = len(X)
+        B = min(batch_size, N)
+        with self._lock, _quiet():
+            if shuffle and (self._xb is None or self._xb.shape[0] < B or self._xb.shape[1] != X.shape[1]):
+                self._xb = numpy.empty((B, X.shape[1]), self._dtype)
+                self._tb = numpy.empty((B, T.shape[1]), self._dtype)
+            per_sample = B == 1 and self._plain_sgd()
+            for epoch in range(epochs):
+                order = rng.permutation(N) if shuffle else None
+                saved = self._snapshot()
+                lr = self._optimizer.lr
+                if per_sample:       # whole runs of samples in one kernel call
+                    loss_sum, correct, failed, failure = self._train_samples(
+                        X, T, order if order is not None else numpy.arange(N))
+                else:
+                    loss_sum, correct, failed, failure = 0.0, 0, -1, None
+                    for step, start in enumerate(range(0, N, B)):
+                        xb, tb = self._batch(X, T, order, start, min(start + B, N))
+                        loss, right, failure = self._train_step(xb, tb)
+                        if failure is not None:
+                            failed = step
+                            break
+                        loss_sum += loss
+                        correct += right
+                if failure is not None:
+                    self._recover(failure, saved, X, T, order, B, failed, per_sample)
+                    raise DivergenceError(
+                        f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
+                        f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
+                        f"parameters, from before that batch. Try a smaller learning rate "
+                        f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
+                logs = {"loss": loss_sum / N,
+                        "accuracy": correct / N if self.n_out >= 2 else float("nan"),
+                        "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
+                if validation_data is not None:
+                    v_loss, v_correct = self._evaluate(Xv, Tv)
+                    logs["val_loss"] = v_loss / len(Xv)
+                    if self.n_out >= 2:
+                        logs["val_accuracy"] = v_correct / len(Xv)
+                for key, value in logs.items():
+                    self.history[key].append(value)
+                stop = False
+                for callback in callbacks:
+                    stop |= callback(self, epoch + 1, dict(logs)) is True
+                if stop:
+                    break
+        return self
+
+    def _batch(self, X, T, order, start, stop):
+        """Rows start:stop of this epoch's order: views of X, T, or gathered into buffers."""
+        if order is None:
+            return X[start:stop], T[start:stop]
+        if stop - start == 1:                               # one row: a view, nothing to copy
+            j = int(order[start])
+            return X[j:j + 1], T[j:j + 1]
+        idx = order[start:stop]
+        xb, tb = self._xb[:stop - start], self._tb[:stop - start]
+        numpy.take(X, idx, axis=0, out=xb, mode="clip")     # "clip": no temporary (idx is valid)
+        numpy.take(T, idx, axis=0, out=tb, mode="clip")
+        return xb, tb
+
+    def _train_step(self, X, T):
+        """Forward, loss, backward and one optimizer update on a batch. Returns (summed loss,
+        correct rows, None) or (..., what was not finite); nothing is updated in the latter case
+        except by an update that itself produced non-finite parameters."""
+        loss, correct, finite = self._forward_loss(X, T)
+        if not finite:
+            return loss, correct, FAILURES[STEP_FORWARD]
+        if not loss - loss == 0:
+            return loss, correct, FAILURES[STEP_LOSS]
+        self._backward()
+        if not self._optimizer._update(self._params, self._grads):
+            return loss, correct, FAILURES[STEP_UPDATE]
+        return loss, correct, None
+
+    def _forward_loss(self, X, T):
+        """The batch through every layer and the loss kernel; the output layer's dZ buffer then
+        holds the gradient the backward pass starts from. Returns (summed loss, correct, finite)."""
+        K = self._K
+        finite = True
+        h = X
+        for layer in self._layers[:-1]:
+            h, ok = layer._forward(K, h)
+            finite &= ok
+        out = self._layers[-1]
+        scale = 1.0 / len(X)
+        if self._fused:
+            Z, ok = out._forward(K, h, logits_only=True)
+            loss, correct = self._loss_kernel(Z, T, out._Y, out._dZ, scale)
+        else:
+            Y, ok = out._forward(K, h)
+            loss, correct = self._loss_kernel(Y, T, out._dZ, scale)
+        return loss, correct, finite and ok
+
+    def _backward(self):
+        K = self._K
+        layers = self._layers
+        out = layers[-1]
+        g = out._backward(K, out._dZ, need_dX=len(layers) > 1, from_logits=self._fused)
+        for i in range(len(layers) - 2, -1, -1):
+            g = layers[i]._backward(K, g, need_dX=i > 0)
+
+    def _snapshot(self):
+        return [p.copy() for p in self._params], self._optimizer._get_state()
+
+    def _restore(self, saved):
+        params, opt_state = saved
+        for p, s in zip(self._params, params):
+            numpy.copyto(p, s)
+        self._optimizer._set_state(opt_state)
+
+    def _recover(self, failure, saved, X, T, order, B, step, per_sample):
+        """After a failed batch `step`: make the parameters the last finite ones. A failed forward
+        pass changed nothing; a failed update is undone by going back to the start of the epoch
+        and replaying its first `step` batches (the same computation, so the same result)."""
+        if failure != FAILURES[STEP_UPDATE]:
+            return
+        self._restore(saved)
+        N = len(X)
+        if per_sample:
+            self._train_samples(X, T, (order if order is not None else numpy.arange(N))[:step])
+            return
+        for s, start in enumerate(range(0, N, B)):
+            if s == step:
+                break
+            xb, tb = self._batch(X, T, order, start, min(start + B, N))
+            if self._train_step(xb, tb)[2] is not None:      # cannot happen: it was finite before
+                self._restore(saved)
+                break
+
+    def _plain_sgd(self):
+        """Whether the optimizer is SGD (with or without momentum), which per-sample training
+        can run in the kernel sgd_train_samples."""
+        opt = self._optimizer
+        return isinstance(opt, _optimizers.SGD) and type(opt)._step is _optimizers.SGD._step
+
+    def _train_samples(self, X, T, order):
+        """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
+        row, many samples per kernel call. Returns (summed loss, correct, failed position or -1,
+        what was not finite or None)."""
+        opt = self._optimizer
+        layers = self._layers
+        if opt._state is None:
+            opt._state = [opt._new_state(p) for p in self._params]
+        for i, layer in enumerate(layers):
+            layer._ensure(1, need_dX=i > 0)
+        empty = numpy.zeros(0, self._dtype)
+        velocities = [state[0] if state else empty for state in opt._state]
+        sizes = numpy.array([self.n_in] + [layer.n_out for layer in layers], numpy.intp)
+        codes = numpy.array([layer._act.code for layer in layers], numpy.intc)
+        slopes = numpy.array([layer.slope for layer in layers], numpy.float64)
+        bias = numpy.array([layer.bias for layer in layers], numpy.intp)
+        lists = ([l._Yfull for l in layers], [l._Zfull for l in layers], [l._dZfull for l in layers],
+                 [l._dXfull if i else l._no_dX for i, l in enumerate(layers)])
+        per_call = max(1, FIT_CHUNK_WORK // int(3 * (sizes[:-1] * sizes[1:]).sum()))
+        loss_sum, correct = 0.0, 0
+        for a in range(0, len(order), per_call):
+            part = order[a:a + per_call]
+            schedule = opt.schedule
+            rates = (numpy.full(len(part), opt.lr) if schedule is None else
+                     numpy.array([schedule(opt.iterations + k) for k in range(len(part))], numpy.float64))
+            loss, right, failed, kind = self._K.sgd_train_samples(
+                X, T, part, self._params, self._grads, velocities, *lists, sizes, codes, slopes,
+                bias, self._fused, rates, opt.momentum, opt.nesterov, opt.weight_decay)
+            loss_sum += loss
+            correct += right
+            if failed >= 0:
+                opt.iterations += failed + (kind == STEP_UPDATE)
+                return loss_sum, correct, a + failed, FAILURES[kind]
+            opt.iterations += len(part)
+        for layer in layers:
+            layer._X = None          # the layers hold no forward pass that backward could use
+        return loss_sum, correct, -1, None
+
+    # ---------------------------------------------------------------- using the network
+
+    def predict(self, X):
+        """Outputs for X (N, n_in) (one sample may be n_in values): an (N, n_out) array."""
+        X = self._inputs(X, "X")
+        with self._lock, _quiet():
+            out = numpy.empty((len(X), self.n_out), self._dtype)
+            finite = True
+            for a in range(0, len(X), EVAL_CHUNK_ROWS):
+                h = X[a:a + EVAL_CHUNK_ROWS]
+                for layer in self._layers:
+                    h, ok = layer._forward(self._K, h)
+                    finite &= ok
+                out[a:a + len(h)] = h
+        if not finite:
+            raise DivergenceError("predict: the network's values are not finite, because its "
+                                  "parameters are not (training diverged) or the inputs are too large.")
+        return out
+
+    def loss(self, X, T):
+        """The loss on X, T: the mean over the rows of the per-sample loss."""
+        X = self._inputs(X, "X")
+        T = self._targets(T, len(X), "T")
+        with self._lock, _quiet():
+            total, _ = self._evaluate(X, T)
+        return total / len(X)
+
+    def accuracy(self, X, labels):
+        """The fraction of rows whose largest output is at the label (integer labels (N,), or
+        rows (N, n_out) whose largest value marks the class)."""
+        if self.n_out < 2:
+            raise ValueError("accuracy needs a classifier: an output layer with one unit per "
+                             "class (n_out >= 2); this network has n_out = 1. Use loss() instead.")
+        X = self._inputs(X, "X")
+        T = self._targets(labels, len(X), "labels")
+        with self._lock, _quiet():
+            _, correct = self._evaluate(X, T)
+        return correct / len(X)
+
+    def _evaluate(self, X, T):
+        """(summed loss, correct rows) over X, T in chunks, through the training path."""
+        total, correct = 0.0, 0
+        for a in range(0, len(X), EVAL_CHUNK_ROWS):
+            loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS], T[a:a + EVAL_CHUNK_ROWS])
+            if not finite:
+                raise DivergenceError("the network's values are not finite, because its parameters "
+                                      "are not (training diverged) or the inputs are too large.")
+            total += loss
+            correct += right
+        return total, correct
+
+    def gradient(self, X, T):
+        """The gradient of ``loss(X, T)`` by backpropagation: a list with one (dW, db) pair per
+        layer (db None for a layer without bias). The parameters are not changed."""
+        X = self._inputs(X, "X")
+        T = self._targets(T, len(X), "T")
+        with self._lock, _quiet():
+            _, _, finite = self._forward_loss(X, T)
+            if not finite:
+                raise DivergenceError("gradient: the forward pass is not finite (parameters not "
+                                      "finite, or inputs too large).")
+            self._backward()
+            return [(layer._dW.copy(), layer._db.copy() if layer.bias else None)
+                    for layer in self._layers]
+
+    def numerical_gradient(self, X, T, eps=1e-5):
+        """The gradient of ``loss(X, T)`` by central differences, (L(p + eps) - L(p - eps)) /
+        (2 eps) for every parameter in turn; the same structure as ``gradient``. Slow (two loss
+        evaluations per parameter): for checking ``gradient`` on small networks, in float64."""
+        X = self._inputs(X, "X")
+        T = self._targets(T, len(X), "T")
+        eps = check.positive_float(eps, "eps")
+        result = []
+        with self._lock, _quiet():
+            for layer in self._layers:
+                p = layer._params
+                g = numpy.empty(p.shape, numpy.float64)
+                for i in range(p.size):
+                    original = p[i]
+                    try:
+                        p[i] = original + eps
+                        up, plus = p[i], self._evaluate(X, T)[0]
+                        p[i] = original - eps
+                        down, minus = p[i], self._evaluate(X, T)[0]
+                    finally:
+                        p[i] = original          # exactly as it was, whatever happened
+                    g[i] = (plus - minus) / len(X) / (float(up) - float(down))
+                g = g.astype(self._dtype)
+                k = layer.n_in * layer.n_out
+                result.append((g[:k].reshape(layer.n_in, layer.n_out),
+                               g[k:].copy() if layer.bias else None))
+        return result
+
+    # ---------------------------------------------------------------- saving
+
+    def save(self, path):
+        """Write the network to ``path`` (.npz, no pickle): layers, parameters, loss, the
+        optimizer with its state, and the history."""
+        with self._lock:
+            opt = self._optimizer
+            iterations, state = opt._get_state()
+            config = {
+                "loss": self._loss.name, "dtype": self._dtype.name,
+                "layers": [{"n_in": l.n_in, "n_out": l.n_out, "activation": l.activation,
+                            "bias": l.bias, "slope": l.slope,
+                            "init": l.init if isinstance(l.init, str) else float(l.init)}
+                           for l in self._layers],
+                "optimizer": {"name": type(opt).__name__, "config": opt.get_config(),
+                              "iterations": iterations,
+                              "state": None if state is None else [len(s) for s in state]},
+                "history": self.history,
+            }
+            arrays = {}
+            for i, layer in enumerate(self._layers):
+                arrays[f"layer{i}_W"] = layer._W
+                if layer.bias:
+                    arrays[f"layer{i}_b"] = layer._b
+            for i, slot in enumerate(state or []):
+                for j, a in enumerate(slot):
+                    arrays[f"optimizer{i}_{j}"] = a
+            numpy.savez(path, kind=FILE_KIND, format_version=FORMAT_VERSION,
+                        config=json.dumps(config), **arrays)
+
+    @classmethod
+    def load(cls, path, backend="cython"):
+        """Read a network written by :meth:`save`, on ``backend``. Never unpickles; a file that
+        is not a valid network raises ValueError naming the file and the problem."""
+        backend = check.choice(backend, "backend", BACKENDS)
+        fields = _read_npz(path, ("kind", "format_version", "config"))
+
+        def bad(problem):
+            return ValueError(f"{os.fspath(path)}: not a valid cnn_core Network file: {problem}.")
+
+        if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
+            raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
+        version = _scalar(fields["format_version"], int, bad, "format_version")
+        if version != FORMAT_VERSION:
+            raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
+        try:
+            config = json.loads(str(fields["config"]))
+            dtype = check.float_dtype(config["dtype"])
+            names = [f"layer{i}_{w}" for i, spec in enumerate(config["layers"])
+                     for w in ("W", "b") if w == "W" or spec["bias"]]
+            opt_spec = config["optimizer"]
+            counts = opt_spec["state"]
+            names += [f"optimizer{i}_{j}" for i, n in enumerate(counts or []) for j in range(n)]
+            arrays = _read_npz(path, names)
+            layers = []
+            for i, spec in enumerate(config["layers"]):
+                layer = Dense.__new__(Dense)
+                n_in = check.positive_int(spec["n_in"], "n_in")
+                n_out = check.positive_int(spec["n_out"], "n_out")
+                act = activations.get(spec["activation"])
+                bias = check.boolean(spec["bias"], "bias")
+                slope = check.positive_float(spec["slope"], "slope")
+                W = check.matrix(arrays[f"layer{i}_W"], f"layer {i} W", (n_in, n_out), dtype)
+                b = check.matrix(arrays[f"layer{i}_b"], f"layer {i} b", (n_out,), dtype) if bias else None
+                for name in (f"layer{i}_W", f"layer{i}_b"):
+                    if name in arrays and arrays[name].dtype != dtype:
+                        raise ValueError(f"{name} is {arrays[name].dtype}, the file says {dtype.name}")
+                layer._setup(n_in, n_out, act, bias, slope, dtype, spec["init"], W, b)
+                layers.append(layer)
+            opt_cls = _optimizers.OPTIMIZERS.get(opt_spec["name"])
+            if opt_cls is None:
+                raise ValueError(f"unknown optimizer {opt_spec['name']!r}")
+            optimizer = opt_cls.from_config(opt_spec["config"])
+            net = cls(layers, loss=config["loss"], optimizer=optimizer, backend=backend)
+            state = None
+            if counts is not None:
+                if len(counts) != len(layers):
+                    raise ValueError("the optimizer state does not match the layers")
+                state = []
+                for i, n in enumerate(counts):
+                    slot = [numpy.asarray(arrays[f"optimizer{i}_{j}"]) for j in range(n)]
+                    if any(a.shape != net._params[i].shape or a.dtype != dtype for a in slot):
+                        raise ValueError(f"optimizer state {i} does not match layer {i}")
+                    state.append(slot)
+            iterations = opt_spec["iterations"]
+            if not isinstance(iterations, int) or iterations < 0:
+                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
+            optimizer._set_state((iterations, state))
+            history = _new_history()
+            for key, values in dict(config.get("history", {})).items():
+                if key in history:
+                    history[key] = [float(v) for v in values]
+            net.history = history
+        except (TypeError, ValueError, KeyError, IndexError, json.JSONDecodeError) as exc:
+            raise bad(str(exc).rstrip(".")) from None
+        return net
+
+    # ---------------------------------------------------------------- input checks
+
+    def _inputs(self, value, name):
+        return check.rows(value, name, self.n_in, "n_in of the first layer", self._dtype)
+
+    def _targets(self, value, n_rows, name):
+        """Targets as rows (n_rows, n_out) of the network's dtype: integer labels become one-hot
+        rows (classifiers); a 1-D array is one target row, or the column of targets when
+        n_out == 1."""
+        O = self.n_out
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError(f"{name} must be numbers (target rows or integer labels); got "
+                            f"{type(value).__name__}.")
+        array = numpy.asarray(value)
+        if array.ndim == 1 and O >= 2 and array.dtype.kind in "iu":
+            if len(array) != n_rows:
+                raise ValueError(f"{name} has {len(array)} label(s) but X has {n_rows} row(s); "
+                                 f"give one label per input row.")
+            bad = numpy.flatnonzero((array < 0) | (array >= O))
+            if len(bad):
+                raise ValueError(f"{name} must be integer labels in [0, {O}) (one per output "
+                                 f"unit); got {array[bad[0]]} at index {bad[0]}.")
+            T = numpy.zeros((n_rows, O), self._dtype)
+            T[numpy.arange(n_rows), array] = 1
+            return T
+        if array.ndim == 1 and O == 1 and len(array) == n_rows:
+            array = array.reshape(n_rows, 1)
+        elif array.ndim == 1 and O >= 2 and len(array) == n_rows != 1:
+            raise ValueError(f"{name} is 1-D with {n_rows} values of dtype {array.dtype}: give "
+                             f"integer labels (an integer array, e.g. {name}.astype(int)) or "
+                             f"target rows of shape ({n_rows}, {O}).")
+        T = check.rows(array, name, O, "n_out of the last layer", self._dtype)
+        if len(T) != n_rows:
+            raise ValueError(f"{name} has {len(T)} row(s) but X has {n_rows}; give one target row "
+                             f"(or label) per input row.")
+        if self._loss.name == "cross_entropy" and T.size and T.min() < 0:
+            where = tuple(int(i) for i in numpy.argwhere(T < 0)[0])
+            raise ValueError(f"{name} for cross_entropy must be >= 0 (one-hot rows or "
+                             f"probabilities); got {T[where]} at index {where}. Or pass integer "
+                             f"labels.")
+        return T
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+def _new_history():
+    return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
+
+
+def _rng(seed):
+    if isinstance(seed, (bool, float, str)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
+    try:
+        return numpy.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; got "
+                        f"{seed!r} ({exc}).") from None
+
+
+def _make_optimizer(value):
+    if value is None:
+        return _optimizers.SGD(0.01)
+    if isinstance(value, str):
+        return _optimizers.get(value)
+    if not isinstance(value, _optimizers.Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (e.g. cnn_core.optimizers.SGD(0.1)), a "
+                        f"name such as 'adam', or None; got {type(value).__name__}.")
+    return value
+
+
+def _check_layers(layers):
+    if isinstance(layers, Dense) or not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a list of cnn_core.layers.Dense; got "
+                        f"{type(layers).__name__}.")
+    if not layers:
+        raise ValueError("layers must hold at least one Dense layer; got an empty list.")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Dense):
+            raise TypeError(f"layers[{i}] must be a cnn_core.layers.Dense; got {type(layer).__name__}.")
+        for j in range(i):
+            if layers[j] is layer:
+                raise ValueError(f"layers[{i}] is the same object as layers[{j}]; each position "
+                                 f"needs its own Dense (a layer keeps one batch's values).")
+    for i in range(1, len(layers)):
+        if layers[i].dtype != layers[0].dtype:
+            raise ValueError(f"all layers must have one dtype; layers[0] is "
+                             f"{layers[0].dtype.name} and layers[{i}] is {layers[i].dtype.name}.")
+        if layers[i].n_in != layers[i - 1].n_out:
+            raise ValueError(f"layers[{i}] takes {layers[i].n_in} inputs but layers[{i - 1}] gives "
+                             f"{layers[i - 1].n_out} outputs; make layers[{i}] "
+                             f"Dense({layers[i - 1].n_out}, {layers[i].n_out}, ...).")
+    return list(layers)
+
+
+def _check_pairing(layers, loss):
+    for i, layer in enumerate(layers[:-1]):
+        if activations.ACTIVATIONS[layer.activation].output_only:
+            raise ValueError(f"layers[{i}] uses {layer.activation!r}, which is for the output layer "
+                             f"only (with loss='cross_entropy'); use 'relu', 'sigmoid' or 'tanh' "
+                             f"for hidden layers.")
+    out = layers[-1].activation
+    if out not in loss.output_activations:
+        if loss.name == "cross_entropy":
+            raise ValueError(f"loss='cross_entropy' needs a softmax output layer; the last layer "
+                             f"uses {out!r}. Make it Dense(..., 'softmax') or use "
+                             f"loss='squared_error'.")
+        raise ValueError(f"a {out!r} output layer goes with loss='cross_entropy', not "
+                         f"loss={loss.name!r}.")

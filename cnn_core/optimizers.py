@@ -1,0 +1,399 @@
+"""Optimizers and learning-rate schedules for the deep networks.
+
+Each optimizer validates its arguments once and updates parameter arrays in place with one
+kernel call per array (``cnn_core/_dense.pxi``; a ``Network(backend="numpy")`` switches it to the
+NumPy twins in ``cnn_core.reference``). State (velocities, running averages) is created lazily
+at the first ``update``, one set per parameter array.
+
+    >>> opt = SGD(0.1, momentum=0.9)
+    >>> opt.update(layer.parameters(), layer.gradients())   # after layer.backward(...)
+
+The rules are PyTorch's (``torch.optim``), with ``d = g + weight_decay * p``:
+
+- ``SGD``: with momentum ``v = momentum * v + d`` and ``d = v`` (or ``d + momentum * v`` with
+  ``nesterov``); ``p -= lr * d``. ``Momentum`` and ``Nesterov`` are SGD with momentum 0.9.
+- ``AdaGrad``: ``h += d * d``; ``p -= lr * d / (sqrt(h) + eps)``.
+- ``RMSprop``: ``v = alpha * v + (1 - alpha) * d * d``; ``p -= lr * d / (sqrt(v) + eps)``.
+- ``Adam``: ``m = beta1 * m + (1 - beta1) * d``, ``v = beta2 * v + (1 - beta2) * d * d``;
+  ``p -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)`` at update t = 1, 2, ...
+
+A learning rate is a number or a schedule: ``StepDecay``, ``ExponentialDecay`` or
+``InverseTimeDecay``, functions of ``step``, the number of updates made so far
+(``optimizer.iterations``). To decay once per epoch, give ``decay_steps`` (or ``step_size``) the
+number of updates in an epoch (the number of samples, for per-sample training).
+"""
+import numpy
+
+from . import _validation as check
+from ._dispatch import kernels as _compiled
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
+           "Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "OPTIMIZERS",
+           "SCHEDULES", "get"]
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate schedules
+# --------------------------------------------------------------------------------------------
+
+class Schedule:
+    """A learning rate that depends on the number of updates made so far: ``schedule(step)``."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self):
+        """The constructor's arguments, as a dict of numbers and bools."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class StepDecay(Schedule):
+    """``initial * gamma ** (step // step_size)``: the rate is multiplied by ``gamma`` every
+    ``step_size`` updates (torch.optim.lr_scheduler.StepLR)."""
+
+    def __init__(self, initial, step_size, gamma=0.1):
+        self.initial = check.positive_float(initial, "initial")
+        self.step_size = check.positive_int(step_size, "step_size")
+        self.gamma = check.real(gamma, "gamma", low=0, high=1, low_open=True)
+
+    def __call__(self, step):
+        return self.initial * self.gamma ** (step // self.step_size)
+
+    def get_config(self):
+        return {"initial": self.initial, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class ExponentialDecay(Schedule):
+    """``initial * decay_rate ** (step / decay_steps)`` (``step // decay_steps`` with
+    ``staircase``), as Keras' ExponentialDecay."""
+
+    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False):
+        self.initial = check.positive_float(initial, "initial")
+        self.decay_rate = check.real(decay_rate, "decay_rate", low=0, high=1, low_open=True)
+        self.decay_steps = check.positive_int(decay_steps, "decay_steps")
+        self.staircase = check.boolean(staircase, "staircase")
+
+    def __call__(self, step):
+        p = step // self.decay_steps if self.staircase else step / self.decay_steps
+        return self.initial * self.decay_rate ** p
+
+    def get_config(self):
+        return {"initial": self.initial, "decay_rate": self.decay_rate,
+                "decay_steps": self.decay_steps, "staircase": self.staircase}
+
+
+class InverseTimeDecay(Schedule):
+    """``initial / (1 + decay_rate * step / decay_steps)`` (``step // decay_steps`` with
+    ``staircase``), as Keras' InverseTimeDecay."""
+
+    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False):
+        self.initial = check.positive_float(initial, "initial")
+        self.decay_rate = check.real(decay_rate, "decay_rate", low=0)
+        self.decay_steps = check.positive_int(decay_steps, "decay_steps")
+        self.staircase = check.boolean(staircase, "staircase")
+
+    def __call__(self, step):
+        p = step // self.decay_steps if self.staircase else step / self.decay_steps
+        return self.initial / (1 + self.decay_rate * p)
+
+    def get_config(self):
+        return {"initial": self.initial, "decay_rate": self.decay_rate,
+                "decay_steps": self.decay_steps, "staircase": self.staircase}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDecay)}
+
+
+def _rate(value, name="lr"):
+    if isinstance(value, Schedule):
+        return value
+    try:
+        return check.positive_float(value, name)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive number or a schedule (StepDecay, "
+                        f"ExponentialDecay, InverseTimeDecay); got {value!r} "
+                        f"({type(value).__name__}).") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizers
+# --------------------------------------------------------------------------------------------
+
+class Optimizer:
+    """Base class: ``update(params, grads)`` changes each parameter array in place.
+
+    ``params`` and ``grads`` are lists of arrays of the same shapes and dtype (float32 or
+    float64, C-contiguous; params writable), e.g. ``layer.parameters()`` and
+    ``layer.gradients()``. State is created at the first update, one set per array, and later
+    calls must pass arrays of the same shapes in the same order. ``iterations`` counts updates;
+    ``lr`` is the rate the next update uses.
+    """
+
+    #: names of the per-array state, in order (subclasses)
+    state_names = ()
+    #: name of the kernel (in _kernels and in reference)
+    kernel_name = None
+
+    def __init__(self, lr, weight_decay=0.0):
+        self._lr = _rate(lr)
+        self.weight_decay = check.real(weight_decay, "weight_decay", low=0)
+        self.iterations = 0
+        self._state = None
+        self._owner = None                  # a weak reference to the Network it trains, if any
+        self._kernels = _compiled
+        self._kernel = getattr(_compiled, self.kernel_name)
+
+    # ---------------------------------------------------------------- the learning rate
+
+    @property
+    def lr(self):
+        """The learning rate of the next update (the schedule's value at ``iterations``)."""
+        if isinstance(self._lr, Schedule):
+            return float(self._lr(self.iterations))
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _rate(value)
+
+    @property
+    def schedule(self):
+        """The schedule given as ``lr``, or None for a constant rate."""
+        return self._lr if isinstance(self._lr, Schedule) else None
+
+    # ---------------------------------------------------------------- updating
+
+    def update(self, params, grads):
+        """One update of every array of ``params`` in place from ``grads``. Returns whether all
+        updated parameters are finite. Bad arguments raise before anything changes."""
+        params, grads = self._check(params, grads)
+        return self._update(params, grads)
+
+    def _update(self, params, grads):
+        """``update`` without the checks (the Network calls this with its own arrays)."""
+        if self._state is None:
+            self._state = [self._new_state(p) for p in params]
+        lr = self.lr
+        finite = True
+        for p, g, state in zip(params, grads, self._state):
+            finite &= bool(self._step(p.reshape(-1), g.reshape(-1), state, lr, self.iterations + 1))
+        self.iterations += 1
+        return finite
+
+    def _new_state(self, p):
+        return [numpy.zeros(p.size, p.dtype) for _ in self.state_names]
+
+    def _step(self, p, g, state, lr, t):
+        raise NotImplementedError
+
+    def _bind(self, kernels):
+        """Run on the kernels of `kernels` (the compiled module or cnn_core.reference)."""
+        self._kernels = kernels
+        self._kernel = getattr(kernels, self.kernel_name)
+
+    def _check(self, params, grads):
+        if not isinstance(params, (list, tuple)) or not isinstance(grads, (list, tuple)):
+            raise TypeError(f"update takes a list of parameter arrays and a list of gradient "
+                            f"arrays; got {type(params).__name__} and {type(grads).__name__}.")
+        if len(params) != len(grads) or not params:
+            raise ValueError(f"update needs as many gradient arrays as parameter arrays (at least "
+                             f"one); got {len(params)} parameter(s) and {len(grads)} gradient(s).")
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if not isinstance(p, numpy.ndarray) or p.dtype not in check.FLOAT_DTYPES:
+                raise TypeError(f"params[{i}] must be a float32 or float64 NumPy array (updated in "
+                                f"place); got {type(p).__name__}"
+                                f"{' of dtype ' + str(p.dtype) if isinstance(p, numpy.ndarray) else ''}.")
+            if not p.flags.c_contiguous or not p.flags.writeable:
+                raise ValueError(f"params[{i}] must be a writable C-contiguous array (it is updated "
+                                 f"in place); pass the layer's live arrays, layer.parameters().")
+            if not isinstance(g, numpy.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
+                raise ValueError(f"grads[{i}] must be an array of the shape and dtype of params[{i}] "
+                                 f"({p.shape}, {p.dtype}); got "
+                                 f"{(g.shape, str(g.dtype)) if isinstance(g, numpy.ndarray) else type(g).__name__}.")
+        grads = [numpy.ascontiguousarray(g) for g in grads]
+        if self._state is not None:
+            shapes = [(s[0].size if s else None) for s in self._state]
+            if len(self._state) != len(params) or any(
+                    s and (s[0].size != p.size or s[0].dtype != p.dtype)
+                    for s, p in zip(self._state, params)):
+                raise ValueError(f"this optimizer's state was made for {len(self._state)} parameter "
+                                 f"array(s) of sizes {shapes}; got {len(params)} of sizes "
+                                 f"{[p.size for p in params]}. Use a new optimizer for other "
+                                 f"parameters.")
+        return list(params), grads
+
+    # ---------------------------------------------------------------- state and configuration
+
+    def get_config(self):
+        """The constructor's arguments as a dict of numbers, bools and (for a schedule) a dict."""
+        lr = self._lr
+        if isinstance(lr, Schedule):
+            lr = {"schedule": type(lr).__name__, **lr.get_config()}
+        return {"lr": lr, "weight_decay": self.weight_decay, **self._config()}
+
+    def _config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lr = config.pop("lr")
+        if isinstance(lr, dict):
+            lr = dict(lr)
+            name = lr.pop("schedule")
+            if name not in SCHEDULES:
+                raise ValueError(f"Unknown schedule {name!r}; expected one of {sorted(SCHEDULES)}.")
+            lr = SCHEDULES[name](**lr)
+        return cls(lr, **config)
+
+    def _get_state(self):
+        """A copy of the state: (iterations, [[arrays] per parameter array] or None)."""
+        arrays = None if self._state is None else [[a.copy() for a in s] for s in self._state]
+        return self.iterations, arrays
+
+    def _set_state(self, saved):
+        iterations, arrays = saved
+        self.iterations = int(iterations)
+        if arrays is None:
+            self._state = None
+        elif self._state is not None and len(self._state) == len(arrays):
+            for mine, theirs in zip(self._state, arrays):
+                for a, b in zip(mine, theirs):
+                    numpy.copyto(a, b)
+        else:
+            self._state = [[a.copy() for a in s] for s in arrays]
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "lr")
+        return f"{type(self).__name__}({self._lr!r}{', ' + args if args else ''})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum and weight decay
+    (torch.optim.SGD with dampening 0). State: the velocity, with momentum only."""
+
+    kernel_name = "sgd_update"
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = check.real(momentum, "momentum", low=0, high=1, high_open=True)
+        self.nesterov = check.boolean(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs a momentum > 0 (e.g. momentum=0.9).")
+        self.state_names = ("velocity",) if self.momentum else ()
+
+    def _step(self, p, g, state, lr, t):
+        v = state[0] if state else _EMPTY[p.dtype]
+        return self._kernel(p, g, v, lr, self.momentum, self.nesterov, self.weight_decay)
+
+    def _config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Momentum(SGD):
+    """SGD with momentum (0.9 by default)."""
+
+    def __init__(self, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, momentum=momentum, nesterov=False, weight_decay=weight_decay)
+
+    def _config(self):
+        return {"momentum": self.momentum}
+
+
+class Nesterov(SGD):
+    """SGD with Nesterov momentum (0.9 by default)."""
+
+    def __init__(self, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+
+    def _config(self):
+        return {"momentum": self.momentum}
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (torch.optim.Adagrad's defaults: lr 0.01, eps 1e-10). State: the sum of squared
+    gradients."""
+
+    kernel_name = "adagrad_update"
+    state_names = ("sum",)
+
+    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.eps = check.positive_float(eps, "eps")
+
+    def _step(self, p, g, state, lr, t):
+        return self._kernel(p, g, state[0], lr, self.eps, self.weight_decay)
+
+    def _config(self):
+        return {"eps": self.eps}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (torch.optim.RMSprop's defaults: lr 0.01, alpha 0.99, eps 1e-8). State: the
+    running average of squared gradients."""
+
+    kernel_name = "rmsprop_update"
+    state_names = ("square_avg",)
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.alpha = check.real(alpha, "alpha", low=0, high=1, high_open=True)
+        self.eps = check.positive_float(eps, "eps")
+
+    def _step(self, p, g, state, lr, t):
+        return self._kernel(p, g, state[0], lr, self.alpha, self.eps, self.weight_decay)
+
+    def _config(self):
+        return {"alpha": self.alpha, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Adam (torch.optim.Adam's defaults: lr 0.001, betas (0.9, 0.999), eps 1e-8). State: the
+    running averages of gradients and of squared gradients."""
+
+    kernel_name = "adam_update"
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2); got {betas!r}.")
+        self.betas = (check.real(betas[0], "beta1", low=0, high=1, high_open=True),
+                      check.real(betas[1], "beta2", low=0, high=1, high_open=True))
+        self.eps = check.positive_float(eps, "eps")
+
+    def _step(self, p, g, state, lr, t):
+        return self._kernel(p, g, state[0], state[1], lr, self.betas[0], self.betas[1], self.eps,
+                            self.weight_decay, t)
+
+    def _config(self):
+        return {"betas": list(self.betas), "eps": self.eps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["betas"] = tuple(config.get("betas", (0.9, 0.999)))
+        return super().from_config(config)
+
+
+_EMPTY = {dtype: numpy.zeros(0, dtype) for dtype in check.FLOAT_DTYPES}
+
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
+_DEFAULT_RATE = {"SGD": 0.01, "Momentum": 0.01, "Nesterov": 0.01}
+
+
+def get(name):
+    """A new optimizer with default arguments from its name (any case): "sgd" (lr 0.01),
+    "momentum", "nesterov", "adagrad", "rmsprop", "adam"."""
+    by_lower = {k.lower(): k for k in OPTIMIZERS}
+    if not isinstance(name, str) or name.lower() not in by_lower:
+        raise ValueError(f"Unknown optimizer {name!r}; expected one of "
+                         f"{sorted(by_lower)} or an Optimizer such as SGD(0.1).")
+    key = by_lower[name.lower()]
+    cls = OPTIMIZERS[key]
+    return cls(_DEFAULT_RATE[key]) if key in _DEFAULT_RATE else cls()
+
