@@ -36,13 +36,15 @@ import numpy
 
 __all__ = ["load_mnist", "load_mnist_csv", "load_iris", "read_idx", "search_dirs", "find_file",
            "cache_dir", "download_urls", "book_inputs", "book_targets", "book_scale", "iris_split",
-           "DataNotFoundError", "MIRRORS", "CHECKSUMS"]
+           "DataNotFoundError", "MIRRORS", "CHECKSUMS", "IRIS_CLASSES", "FASHION_CLASSES"]
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 MNIST_FOLDERS = {"digits": "mnist", "fashion": "fashion-mnist"}
 IRIS_FILE = ("iris", "iris.csv")
 IRIS_CLASSES = ("setosa", "versicolor", "virginica")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
 _IDX_TYPES = {0x08: numpy.uint8}
 
 # Public mirrors per data folder, tried in order; a file's URL is the base plus its name.
