@@ -419,7 +419,6 @@ def cmd_bench(args):
 def cmd_backquery(args):
     import cnn_core
     from . import plotting
-    plotting.require_matplotlib()
     model = Path(args.model)
     if not model.is_file():
         raise UsageError(f"{model}: no such file; give a network written by 'train --save PATH'")
@@ -430,6 +429,7 @@ def cmd_backquery(args):
         net = cnn_core.neuralNetwork.load(model)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    plotting.require_matplotlib()
     names = None
     if args.names in ("digits", "fashion"):
         names = tuple("0123456789") if args.names == "digits" else datasets.FASHION_CLASSES

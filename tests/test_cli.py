@@ -301,19 +301,23 @@ def test_backquery_writes_ten_pictures_and_a_grid(tmp_path, tiny_model):
         assert (tmp_path / "pictures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_backquery_errors(tmp_path, tiny_model):
+def test_backquery_bad_model_files(tmp_path):
     assert_usage_error(run("backquery", "nothing.npz", cwd=tmp_path),
                        "python -m cnn_core backquery: error: nothing.npz: no such file")
     (tmp_path / "text.npz").write_text("not a network")
     assert_usage_error(run("backquery", "text.npz", cwd=tmp_path), "text.npz: not a network file")
     numpy.savez(tmp_path / "other.npz", weights=numpy.zeros(3))
     assert_usage_error(run("backquery", "other.npz", cwd=tmp_path), "other.npz: not a valid cnn_core network file")
+
+
+def test_backquery_errors(tmp_path, tiny_model):
+    assert_usage_error(run("backquery", tiny_model, cwd=tmp_path, hide=["matplotlib"]),
+                       "plotting needs matplotlib: pip install 'cnn_core[plot]'")
+    pytest.importorskip("matplotlib")
     cnn_core.neuralNetwork(4, 5, 3, 0.1, seed=0).save(tmp_path / "iris.npz")
     assert_usage_error(run("backquery", "iris.npz", cwd=tmp_path),
                        "iris.npz: backquery images need a network whose inputs are a square image")
     assert_usage_error(run("backquery", tiny_model, "--names", "a,b", cwd=tmp_path), "2 names for 10 output nodes")
     assert_usage_error(run("backquery", tiny_model, "--out", "no/such/dir", cwd=tmp_path),
                        "the folder no/such does not exist")
-    assert_usage_error(run("backquery", tiny_model, cwd=tmp_path, hide=["matplotlib"]),
-                       "plotting needs matplotlib: pip install 'cnn_core[plot]'")
     assert not (tmp_path / "backquery").exists()
