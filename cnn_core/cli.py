@@ -227,6 +227,10 @@ def _scores(net, X, T, labels):
     return loss, float(numpy.mean(numpy.argmax(outputs, axis=1) == labels))
 
 
+def _plural(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _backend_text(net):
     import cnn_core
     if isinstance(net, cnn_core.neuralNetwork):
@@ -321,7 +325,7 @@ def cmd_train(args):
     net = _network(args.backend, data, hidden, lr, args.dtype, args.threads, args.seed)
     n, n_in, n_out = len(data.x_train), data.x_train.shape[1], data.t_train.shape[1]
     print(f"{data.title}: {n} training and {len(data.x_test)} test samples; network "
-          f"{n_in}-{hidden}-{n_out}, lr {lr}, {epochs} epochs, {args.dtype}; backend "
+          f"{n_in}-{hidden}-{n_out}, lr {lr}, {_plural(epochs, 'epoch')}, {args.dtype}; backend "
           f"{args.backend} ({_backend_text(net)})" + (f"; {data.note}" if data.note else ""), flush=True)
     if args.threads and args.backend == "numpy":
         print("note: --threads applies to the cython backend only", file=sys.stderr)
@@ -338,7 +342,7 @@ def cmd_train(args):
             _fit_epoch(net, X, T, progress)
         finally:
             progress.close()
-        seconds = time.perf_counter() - start
+        seconds = max(time.perf_counter() - start, 1e-9)
         train_seconds += seconds
         start = time.perf_counter()
         loss, accuracy = _scores(net, data.x_train[score_rows], data.t_train[score_rows],
@@ -388,12 +392,12 @@ def cmd_compare(args):
                 _fit_epoch(net, X, T, lambda done, base=epoch * n: progress(base + done))
         finally:
             progress.close()
-        seconds = time.perf_counter() - start
+        seconds = max(time.perf_counter() - start, 1e-9)
         _, accuracy = _scores(net, data.x_test, data.t_test, data.y_test)
         results[backend] = (start_weights, net, seconds, accuracy)
     (_, a, s_numpy, acc_numpy), (_, b, s_cython, acc_cython) = results["numpy"], results["cython"]
     difference = max(float(numpy.max(numpy.abs(a.wih - b.wih))), float(numpy.max(numpy.abs(a.who - b.who))))
-    print(f"compare on {data.title}: {n} training samples x {epochs} epoch(s), network "
+    print(f"compare on {data.title}: {n} training samples x {_plural(epochs, 'epoch')}, network "
           f"{n_in}-{hidden}-{n_out}, lr {lr}, {args.dtype}, same initial weights (seed {args.seed}); "
           f"accuracy on {len(data.x_test)} test samples")
     print(f"  {'backend':<8} {'training':>10} {'samples/s':>11} {'accuracy':>9}")

@@ -174,7 +174,7 @@ def test_train_iris_saves_plots_and_both_backends_agree(tmp_path, data_dir):
 def test_train_mnist_slice(tmp_path, mnist):
     result = run("train", "--limit", "3000", "--epochs", "1", "--dtype", "float32", "--threads", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "MNIST digits: 3000 training and 10000 test samples; network 784-200-10, lr 0.1, 1 epochs, float32" in result.stdout
+    assert "MNIST digits: 3000 training and 10000 test samples; network 784-200-10, lr 0.1, 1 epoch, float32" in result.stdout
     assert accuracy_of(result) >= 0.85
 
 
@@ -232,7 +232,7 @@ def test_compare_on_tiny_files(tmp_path, tiny_data, no_shared_data):
     result = run("compare", "--data-dir", tiny_data, "--hidden", "16", "--epochs", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("compare on MNIST digits: 40 training samples x 3 epoch(s), network 784-16-10, lr 0.1, "
+    assert out.startswith("compare on MNIST digits: 40 training samples x 3 epochs, network 784-16-10, lr 0.1, "
                           "float64, same initial weights (seed 0); accuracy on 20 test samples")
     rows = {m[0]: m[1:] for m in re.findall(r"^  (cython|numpy) +(\d+\.\d{3}) s +([\d,]+) +(\d\.\d{4})$", out, re.M)}
     assert set(rows) == {"cython", "numpy"}
@@ -246,7 +246,7 @@ def test_compare_on_tiny_files(tmp_path, tiny_data, no_shared_data):
 def test_compare_mnist_default_slice(tmp_path, mnist):
     result = run("compare", "--samples", "2000", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "2000 training samples x 1 epoch(s), network 784-200-10" in result.stdout
+    assert "2000 training samples x 1 epoch, network 784-200-10" in result.stdout
     assert float(re.search(r"largest weight difference: (\S+)", result.stdout).group(1)) < 1e-10
     accuracies = re.findall(r"^  (?:cython|numpy) .* (\d\.\d{4})$", result.stdout, re.M)
     assert len(accuracies) == 2 and accuracies[0] == accuracies[1] and float(accuracies[0]) > 0.8
