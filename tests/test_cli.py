@@ -36,6 +36,8 @@ def run(*args, cwd, hide=(), env=None, timeout=300):
             (fake / name / "__init__.py").write_text(f"raise ImportError({message!r})\n")
         path.insert(0, str(fake))
     environment = dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join(path))
+    if environment.get("CNN_CORE_DATA"):     # CI gives ../shared/datasets; the child runs in `cwd`
+        environment["CNN_CORE_DATA"] = os.path.abspath(environment["CNN_CORE_DATA"])
     return subprocess.run([sys.executable, "-m", "cnn_core", *map(str, args)], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=timeout)
 
