@@ -17,18 +17,7 @@ import numpy
 
 import cnn_core
 from cnn_core import datasets, reference
-
-
-def book_inputs(images):
-    """Pixels 0-255 to the book's inputs in [0.01, 1.00]."""
-    return images / 255.0 * 0.99 + 0.01
-
-
-def book_targets(labels, onodes=10):
-    """Labels to the book's targets: 0.01 everywhere, 0.99 at the label."""
-    targets = numpy.full((len(labels), onodes), 0.01)
-    targets[numpy.arange(len(labels)), labels] = 0.99
-    return targets
+from cnn_core.datasets import book_inputs, book_targets
 
 
 def run(network_class, args, x_train, t_train, x_test, y_test):

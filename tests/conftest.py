@@ -1,4 +1,5 @@
 import os
+import socket
 from pathlib import Path
 
 import numpy
@@ -10,6 +11,26 @@ DTYPES = [numpy.float64, numpy.float32]
 # Tolerances against the NumPy version: float64 to ~1e-12 absolute, float32 relative.
 RTOL = {numpy.float64: 1e-12, numpy.float32: 1e-5}
 ATOL = {numpy.float64: 1e-12, numpy.float32: 1e-6}
+
+
+def closed_port_url():
+    """http://127.0.0.1:<port>/ where nothing listens (a port just bound and released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+CLOSED_URL = closed_port_url()
+
+
+@pytest.fixture(autouse=True)
+def _no_internet_no_user_cache(tmp_path_factory, monkeypatch):
+    """No test reaches the internet or writes the user's cache: downloads go to a local port
+    where nothing listens unless a test names its own mirror, and the cache is a fresh
+    temporary folder. Subprocesses (the CLI tests) inherit both."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("CNN_CORE_MIRROR", CLOSED_URL)
 
 
 def shared_data_dir():

@@ -52,8 +52,12 @@ def test_environment_variable_and_order(tmp_path, monkeypatch):
 def test_missing_files_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.delenv("CNN_CORE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with pytest.raises(datasets.DataNotFoundError, match=r"mnist/train-images-idx3-ubyte.gz not found .*CNN_CORE_DATA"):
-        datasets.load_mnist(data_dir=tmp_path / "nothing")
+    with pytest.raises(datasets.DataNotFoundError, match=r"mnist/train-images-idx3-ubyte.gz not found "
+                       r"\(looked in .*nothing/mnist, .*cache/cnn_core/mnist\) and downloading is off "
+                       r"\(download=False\)\. .*CNN_CORE_DATA.*CNN_CORE_MIRROR"):
+        datasets.load_mnist(data_dir=tmp_path / "nothing", download=False)
+    with pytest.raises(datasets.DataNotFoundError, match=r"iris/iris.csv not found .*download=False"):
+        datasets.load_iris(data_dir=tmp_path / "nothing", download=False)
 
 
 def test_unknown_kind():
@@ -140,3 +144,50 @@ def test_real_iris(data_dir):
     assert X.shape == (150, 4)
     assert numpy.bincount(y).tolist() == [50, 50, 50]
     assert_array_equal(numpy.round(X.mean(axis=0), 4), [5.8433, 3.0573, 3.758, 1.1993])
+
+
+def test_truncated_gzip_and_mismatched_counts(tmp_path):
+    good = numpy.arange(24, dtype=numpy.uint8).reshape(2, 3, 4)
+    path = write_idx(tmp_path / "whole.gz", good)
+    (tmp_path / "cut-stream.gz").write_bytes(path.read_bytes()[:-12])      # gzip stream cut off
+    with pytest.raises(ValueError, match=r"cut-stream.gz: cannot read the IDX file: Compressed file ended"):
+        datasets.read_idx(tmp_path / "cut-stream.gz")
+    parts = tiny_mnist(tmp_path, n_train=5)
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", parts["train"][1][:4])
+    with pytest.raises(ValueError, match=r"mnist/train: images \(5, 28, 28\) and labels \(4,\) do not match"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", [1, 2, 3, 4, 12])
+    with pytest.raises(ValueError, match=r"mnist/train: labels must be 0-9; found 12"):
+        datasets.load_mnist(data_dir=tmp_path, download=False)
+
+
+def test_mnist_csv_truncated_and_empty(tmp_path):
+    line = "3," + ",".join(["7"] * 784)
+    path = tmp_path / "cut.csv"
+    path.write_text(line + "\n" + ",".join(line.split(",")[:500]))   # the last line was cut off
+    with pytest.raises(ValueError, match=r"cut.csv, line 2: expected 785 values .*got 500"):
+        datasets.load_mnist_csv(path)
+    path.write_text("\n\n")
+    with pytest.raises(ValueError, match=r"cut.csv: no data lines"):
+        datasets.load_mnist_csv(path)
+
+
+def test_book_encodings():
+    assert_array_equal(datasets.book_inputs(numpy.array([[0, 255]], numpy.uint8)), [[0.01, 1.0]])
+    assert datasets.book_inputs(numpy.array([51], numpy.uint8))[0] == 51 / 255.0 * 0.99 + 0.01
+    assert_array_equal(datasets.book_scale([0.0, 4.0, 8.0], 8.0), [0.01, 0.505, 1.0])
+    assert_array_equal(datasets.book_targets(numpy.array([2, 0]), 3), [[0.01, 0.01, 0.99], [0.99, 0.01, 0.01]])
+    with pytest.raises(ValueError, match=r"labels must lie in 0..9 for 10 output nodes; got values from 0 to 10"):
+        datasets.book_targets(numpy.array([0, 10]))
+    with pytest.raises(ValueError, match=r"labels must be a 1-D array of integers; got float64"):
+        datasets.book_targets(numpy.array([0.0, 1.0]))
+
+
+def test_iris_split_is_every_fifth_row():
+    X = numpy.arange(150 * 4).reshape(150, 4)
+    y = numpy.repeat([0, 1, 2], 50)
+    x_train, y_train, x_test, y_test = datasets.iris_split(X, y)
+    assert x_train.shape == (120, 4) and x_test.shape == (30, 4)
+    assert_array_equal(x_test[:, 0] // 4, numpy.arange(4, 150, 5))
+    assert numpy.bincount(y_test).tolist() == [10, 10, 10]
+    assert numpy.bincount(y_train).tolist() == [40, 40, 40]
