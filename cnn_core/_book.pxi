@@ -219,13 +219,13 @@ cdef class BookBuffers:
         if (who.shape != (self.n_out, self.n_hidden) or xp.shape != (self.n_in,) or s.shape != (self.n_hidden,)
                 or state.shape[0] != 2):
             raise ValueError("BookBuffers: inconsistent shapes")
-        self.is64 = wih.dtype == numpy.float64
+        self.is64 = wih.dtype == _numpy.float64
         if self.is64:
             self.wih_d, self.who_d, self.xp_d, self.s_d = wih, who, xp, s
         else:
             self.wih_f, self.who_f, self.xp_f, self.s_f = wih, who, xp, s
         self.state = state
-        self.order1 = numpy.zeros(1, numpy.intp)
+        self.order1 = _numpy.zeros(1, _numpy.intp)
         self.set_work(work, n_threads)
 
     def set_work(self, work, int n_threads):

@@ -10,7 +10,7 @@ mismatches raise ValueError; wrong dtypes or layouts raise ValueError or TypeErr
 memoryviews.
 """
 import enum
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy
 import numpy.typing as npt
@@ -37,10 +37,13 @@ def all_finite(x: _Floats) -> bool:
 def logit(y: _Floats, out: _Floats) -> None:
     """out = log(y / (1 - y)) for 1-D arrays of equal length."""
 
+def activate_array(z: _Floats, activation: int, slope: float = 1.0) -> None:
+    """z = f(z) in place for a 1-D array (element-wise activations; the sigmoid vectorized)."""
+
 # ---------------------------------------------------------------- the book network
 
-def book_work_size(hnodes: int, onodes: int) -> int:
-    """Length of the `work` buffer of a book network: 3 * hnodes + 2 * onodes."""
+def book_work_size(hnodes: int, onodes: int, n_threads: int = 1) -> int:
+    """Length of the `work` buffer of a book network trained with `n_threads` threads."""
 
 def book_train(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
                activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
@@ -49,6 +52,28 @@ def book_train(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indic
     who (O, H) in place, with the update of wih left pending in xp (I,), s (H,) and
     state (2,) = [pending, samples trained]. Returns -1, or the position in `order` of the
     sample whose forward pass was not finite (nothing was updated for it)."""
+
+def book_block_buffers(block: int, inodes: int, hnodes: int) -> Tuple[Tuple[int, int], ...]:
+    """Shapes of the scratch arrays Xb, A, G, S of book_fit for blocks of `block` samples."""
+
+def book_fit(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
+             activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
+             Xb: _Floats, A: _Floats, G: _Floats, S: _Floats, n_threads: int = 1) -> int:
+    """book_train's result, computed in blocks of Xb.shape[0] samples (wih read twice per block;
+    the same rule, sums in another order). Applies a pending update first; leaves none. Returns
+    -1 or the position of the first non-finite sample."""
+
+class BookBuffers:
+    """Typed views of one book network's arrays, held so that one-sample calls convert only
+    their own inputs."""
+    def __init__(self, wih: _Floats, who: _Floats, work: _Floats, xp: _Floats, s: _Floats,
+                 state: _Indices, n_threads: int) -> None: ...
+    def set_work(self, work: _Floats, n_threads: int) -> None:
+        """Use `work` (book_work_size(H, O, n_threads),) for `n_threads` threads."""
+    def train_one(self, X: _Floats, T: _Floats, lr: float, activation: int) -> int:
+        """One training step on X (1, I), T (1, O); book_train's status."""
+    def query_one(self, x: _Floats, out: _Floats, activation: int) -> bool:
+        """out (O,) = the outputs for x (I,); False when a pre-activation is not finite."""
 
 def book_query_one(wih: _Floats, who: _Floats, x: _Floats, activation: int, work: _Floats,
                    xp: _Floats, s: _Floats, state: _Indices, out: _Floats) -> bool:
@@ -74,6 +99,53 @@ def book_backquery(wih: _Floats, who: _Floats, targets: _Floats, activation: int
                    hidden: _Floats, out: _Floats) -> bool:
     """The book's backquery from targets (O,) in (0, 1) into out (I,), scratch hidden (H,); each
     layer's signal rescaled into [0.01, 0.99]. False when a signal is constant or not finite."""
+
+# ---------------------------------------------------------------- deep networks (_dense.pxi)
+
+def dense_forward(X: _Floats, W: _Floats, b: Optional[_Floats], activation: int, slope: float,
+                  Z: _Floats, Y: _Floats) -> bool:
+    """Z = X @ W + b and Y = f(Z) (row-wise softmax for the softmax code); False when Z is not
+    finite."""
+
+def dense_backward(X: _Floats, W: _Floats, Y: _Floats, dY: _Floats, activation: int,
+                   slope: float, dZ: _Floats, dW: _Floats, db: _Floats, dX: _Floats) -> None:
+    """From dY (the gradient with respect to Y = f(X @ W + b)): dZ = dY * f'(Y), dW = X.T @ dZ,
+    db = column sums of dZ ((0,) for no bias), dX = dZ @ W.T ((0, I) when not wanted)."""
+
+def squared_error(Y: _Floats, T: _Floats, dY: _Floats, scale: float) -> Tuple[float, int]:
+    """(sum over rows of 1/2 sum_k (t_k - y_k)^2, rows whose largest output is at the target's
+    largest); dY = scale * (Y - T)."""
+
+def softmax_cross_entropy(Z: _Floats, T: _Floats, Y: _Floats, dZ: _Floats,
+                          scale: float) -> Tuple[float, int]:
+    """Y = softmax(Z) and (summed cross-entropy against T, rows classified right), max-shifted,
+    never log(0); dZ = scale * (Y * sum_k t_k - T)."""
+
+def sgd_update(p: _Floats, g: _Floats, v: _Floats, lr: float, momentum: float, nesterov: bool,
+               weight_decay: float) -> bool:
+    """One SGD step as torch.optim.SGD (dampening 0) in place; False if p became non-finite."""
+
+def adagrad_update(p: _Floats, g: _Floats, h: _Floats, lr: float, eps: float,
+                   weight_decay: float) -> bool:
+    """One AdaGrad step as torch.optim.Adagrad in place; False if p became non-finite."""
+
+def rmsprop_update(p: _Floats, g: _Floats, v: _Floats, lr: float, alpha: float, eps: float,
+                   weight_decay: float) -> bool:
+    """One RMSprop step as torch.optim.RMSprop in place; False if p became non-finite."""
+
+def adam_update(p: _Floats, g: _Floats, m: _Floats, v: _Floats, lr: float, beta1: float,
+                beta2: float, eps: float, weight_decay: float, step: int) -> bool:
+    """One Adam step (step counts this update, from 1) in place; False if p became non-finite."""
+
+def sgd_train_samples(X: _Floats, T: _Floats, order: _Indices, params: List[_Floats],
+                      grads: List[_Floats], velocities: List[_Floats], outputs: List[_Floats],
+                      logits: List[_Floats], deltas: List[_Floats], input_grads: List[_Floats],
+                      sizes: _Indices, codes: npt.NDArray[numpy.intc],
+                      slopes: npt.NDArray[numpy.float64], bias: _Indices, fused: bool,
+                      rates: npt.NDArray[numpy.float64], momentum: float, nesterov: bool,
+                      weight_decay: float) -> Tuple[float, int, int, int]:
+    """Per-sample SGD through all layers for rows ``order`` of X, T; returns (summed loss,
+    correct samples, failed position or -1, failure kind)."""
 
 # ---------------------------------------------------------------- machine facts
 

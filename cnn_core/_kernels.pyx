@@ -24,7 +24,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport openmp
 
-import numpy
+import numpy as _numpy
 
 ACTIVATION_CODES = {
     "identity": Activation.IDENTITY,

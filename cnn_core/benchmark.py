@@ -2,7 +2,7 @@
 installed), every ratio measured side by side in the same run.
 
     python -m cnn_core.benchmark            # or: python benchmarks/bench_book.py, cnn-core bench
-    python -m cnn_core.benchmark --quick    # a smaller run (about a minute)
+    python -m cnn_core.benchmark --quick    # a smaller, noisier run (some seconds)
 
 Each case is timed ``--repeats`` times, the repeats of all cases interleaved so that a busy
 moment of the machine does not fall on one case only. The table gives samples per second (median,
@@ -232,8 +232,8 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=None,
                         help="training samples per timed run (default 3000, quick 600)")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 5)
-    n_train, n_predict, n_tiny = (600, 10000, 20000) if args.quick else (3000, 10000, 150000)
+    repeats = args.repeats or (2 if args.quick else 5)
+    n_train, n_predict, n_tiny = (300, 2000, 20000) if args.quick else (3000, 10000, 150000)
     if args.samples:
         n_train, n_predict, n_tiny = args.samples, args.samples, 10 * args.samples
 

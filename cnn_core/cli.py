@@ -125,7 +125,7 @@ def _parser(prog):
 
     bench = commands.add_parser("bench", help="the benchmark table (see BENCHMARKS.md)",
                                 description="Run cnn_core's benchmark table.")
-    bench.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    bench.add_argument("--quick", action="store_true", help="small sizes, noisier (about 15 s)")
 
     backquery = commands.add_parser(
         "backquery", help="pictures of what a saved network imagines for each label",

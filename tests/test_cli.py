@@ -4,7 +4,6 @@ Every command, its output and its error paths (exit code 2 with one line on stde
 traceback). The subprocesses import the same cnn_core as these tests and inherit the guard of
 conftest.py (downloads go to a closed local port, the cache is a temporary folder).
 """
-import importlib.util
 import io
 import os
 import re
@@ -261,10 +260,6 @@ def test_compare_missing_data(tmp_path, no_shared_data):
 
 # ------------------------------------------------------------------ bench
 
-BENCHMARK_MISSING = importlib.util.find_spec("cnn_core.benchmark") is None
-
-
-@pytest.mark.xfail(BENCHMARK_MISSING, strict=False, reason="cnn_core.benchmark lands with the speed issue")
 def test_bench_quick_prints_a_table(tmp_path):
     result = run("bench", "--quick", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
