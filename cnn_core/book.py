@@ -9,6 +9,7 @@ that reads ``wih`` applies it first, so the pending update is never visible from
 """
 import os
 import threading
+import time
 
 import numpy
 
@@ -102,14 +103,13 @@ class neuralNetwork:
         self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
         self._who = numpy.ascontiguousarray(who, dtype=dtype)
         # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
-        self._work_size_1 = kernels.book_work_size(hnodes, onodes, 1)
-        self._work = numpy.zeros(self._work_size_1, dtype)
+        self._works = {1: numpy.zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)}
         self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
         self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
         # typed views of the above for the one-sample calls
-        self._buffers = kernels.BookBuffers(self._wih, self._who, self._work, self._xp, self._s,
-                                            self._state, 1)
+        self._buffers = kernels.BookBuffers(self._wih, self._who, self._works[1], self._xp,
+                                            self._s, self._state, 1)
         # _training serializes everything that changes the weights (train, fit, assignment);
         # _lock guards the arrays for one kernel call, so a query made while fit runs in another
         # thread waits for one chunk of a few milliseconds and sees whole samples' updates.
@@ -194,8 +194,6 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) == 1:
-                if len(self._work) != self._work_size_1:
-                    self._work_for(1)
                 if self._buffers.train_one(X, T, self._lr, self._activation.code) >= 0:
                     raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
             else:
@@ -257,15 +255,26 @@ class neuralNetwork:
             order = numpy.concatenate([rng.permutation(N) for _ in range(epochs)])
         else:
             order = numpy.tile(numpy.arange(N), epochs)
-        n_threads = self._threads()
+        threads = self._thread_plan()
         if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
             scratch = [numpy.empty(shape, self._dtype)
                        for shape in kernels.book_block_buffers(FIT_BLOCK, self._inodes, self._hnodes)]
-            train = lambda rows: kernels.book_fit(  # noqa: E731
-                self._wih, self._who, X, T, rows, self._lr, self._activation.code, self._work_for(n_threads),
-                self._xp, self._s, self._state, *scratch, n_threads)
+
+            def kernel(rows, n_threads):
+                return kernels.book_fit(self._wih, self._who, X, T, rows, self._lr,
+                                        self._activation.code, self._work_for(n_threads), self._xp,
+                                        self._s, self._state, *scratch, n_threads)
         else:
-            train = lambda rows: self._train_rows(X, T, rows, n_threads, raise_on_divergence=False)  # noqa: E731
+            def kernel(rows, n_threads):
+                return self._train_rows(X, T, rows, n_threads, raise_on_divergence=False)
+
+        def train(rows):
+            n_threads = threads.next()
+            began = time.perf_counter()
+            status = kernel(rows, n_threads)
+            threads.record(n_threads, len(rows), time.perf_counter() - began)
+            return status
+
         with self._training:
             start = int(self._state[1])
             try:
@@ -355,22 +364,23 @@ class neuralNetwork:
                              f"target row per input row.")
         return T
 
-    def _threads(self):
-        """Threads for fit(): n_threads, else CNN_CORE_NUM_THREADS, else two on networks with
-        AUTO_THREADS_MIN_WEIGHTS weights in wih (when two cores are there), else one."""
+    def _thread_plan(self):
+        """Threads for fit(): n_threads, else CNN_CORE_NUM_THREADS, else automatic: networks with
+        AUTO_THREADS_MIN_WEIGHTS weights in wih try two threads and one (when two cores are
+        there) and keep the faster, see _AdaptiveThreads."""
         n = self._n_threads or default_threads()
-        if n is None:
-            big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
-            n = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
-        return n
+        if n is not None:
+            return _FixedThreads(n)
+        big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
+        most = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
+        return _AdaptiveThreads((most, 1) if most > 1 else (1,))
 
     def _work_for(self, n_threads):
-        """The work buffer, sized for `n_threads` threads."""
-        size = kernels.book_work_size(self._hnodes, self._onodes, n_threads)
-        if len(self._work) != size:
-            self._work = numpy.zeros(size, self._dtype)
-            self._buffers.set_work(self._work, n_threads)
-        return self._work
+        """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""
+        if n_threads not in self._works:
+            self._works[n_threads] = numpy.zeros(
+                kernels.book_work_size(self._hnodes, self._onodes, n_threads), self._dtype)
+        return self._works[n_threads]
 
     def _flush(self):
         kernels.book_flush(self._wih, self._xp, self._s, self._state)
@@ -444,6 +454,51 @@ def _segments(n_samples, epochs, per_call):
 _DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update was made: the "
                   "inputs are too large or the weights are no longer finite (training diverged). "
                   "Try a smaller learning rate (now {lr}) or inputs scaled to about [0, 1].")
+
+
+class _FixedThreads:
+    """The thread count the user chose."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def next(self):
+        return self.n
+
+    def record(self, n, samples, seconds):
+        pass
+
+
+class _AdaptiveThreads:
+    """The thread count for each chunk of fit() when the user did not choose one. Results do not
+    depend on it, so fit measures each candidate on the way and keeps the faster, trying the
+    other again every PROBE_EVERY chunks: on a machine busy with other work, two threads that
+    wait for each other at every sample can be many times slower than one."""
+
+    PROBE_EVERY = 32
+
+    def __init__(self, candidates):
+        self.candidates = candidates
+        self.rate = {}              # samples/s, a running average per thread count
+        self.started = set()        # the first chunk on a thread count includes its start-up
+        self.chunks = 0
+
+    def next(self):
+        self.chunks += 1
+        untried = [n for n in self.candidates if n not in self.rate]
+        if untried:
+            return untried[0]
+        best = max(self.candidates, key=self.rate.get)
+        if len(self.candidates) > 1 and self.chunks % self.PROBE_EVERY == 0:
+            return next(n for n in self.candidates if n != best)
+        return best
+
+    def record(self, n, samples, seconds):
+        if n not in self.started:
+            self.started.add(n)
+            return
+        rate = samples / max(seconds, 1e-9)
+        self.rate[n] = rate if n not in self.rate else 0.5 * (self.rate[n] + rate)
 
 
 def _usable_cores():

@@ -234,7 +234,10 @@ def _plural(count, noun):
 def _backend_text(net):
     import cnn_core
     if isinstance(net, cnn_core.neuralNetwork):
-        threads = net._threads()
+        plan = net._thread_plan()
+        if hasattr(plan, "candidates") and len(plan.candidates) > 1:
+            return f"{cnn_core._isa} kernels, {' or '.join(map(str, plan.candidates))} threads (the faster)"
+        threads = plan.next()
         return f"{cnn_core._isa} kernels, {threads} thread{'s' if threads > 1 else ''}"
     return "the NumPy version, its BLAS chooses the threads"
 

@@ -114,3 +114,33 @@ def test_ctrl_c_stops_fit_quickly_at_a_sample_boundary(activation):
     assert result.returncode == 0, result.stderr
     delay, seen = result.stdout.split()
     assert float(delay) < 0.2, f"took {delay} s to stop after SIGINT"
+
+
+def test_adaptive_threads_keep_the_faster_count_and_probe_the_other():
+    from cnn_core.book import _AdaptiveThreads
+    plan = _AdaptiveThreads((2, 1))
+    speed = {2: 100.0, 1: 300.0}             # a busy machine: one thread is faster
+    used = []
+    for _ in range(200):
+        n = plan.next()
+        used.append(n)
+        plan.record(n, speed[n], 1.0)
+    assert used[:4] == [2, 2, 1, 1]          # each tried twice (the first run is start-up)
+    assert used[4:].count(1) > 0.9 * len(used[4:])
+    assert 2 in used[40:]                    # and two threads tried again now and then
+    speed[2] = 1000.0                        # the machine became idle: back to two threads
+    for _ in range(100):
+        n = plan.next()
+        used.append(n)
+        plan.record(n, speed[n], 1.0)
+    assert used[-50:].count(2) > 45
+
+
+def test_automatic_threads_give_the_same_bits_as_one_thread():
+    X, T = data(700, 784, 10, seed=5)
+    auto = cnn_core.neuralNetwork(784, 80, 10, 0.1, seed=4)
+    one = cnn_core.neuralNetwork(784, 80, 10, 0.1, seed=4, n_threads=1)
+    auto.fit(X, T, epochs=3)
+    one.fit(X, T, epochs=3)
+    assert_array_equal(auto.wih, one.wih)
+    assert_array_equal(auto.who, one.who)
