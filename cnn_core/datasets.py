@@ -22,6 +22,7 @@ The book's encodings live here too, so that every script and the CLI use one def
 :func:`book_scale` and the fixed Iris split :func:`iris_split`.
 """
 import gzip
+import math
 import hashlib
 import http.client
 import os
@@ -224,29 +225,39 @@ def _megabytes(size):
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
+IDX_MAX_BYTES = 1 << 32      # a larger declared size is refused, not allocated
+
+
 def read_idx(path):
     """An IDX file (gzip-compressed or not) as a NumPy array of its shape: images (N, rows, cols),
-    labels (N,). ValueError naming the file when it is truncated or not IDX."""
+    labels (N,). ValueError naming the file when it is truncated, padded, not IDX, or declares
+    more than IDX_MAX_BYTES of data; only the declared size is ever read (no gzip bomb)."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(f"{path}: not an IDX file of unsigned bytes (magic "
+                                 f"{head.hex() or 'missing'}, expected 0000080N).")
+            ndim = head[3]
+            dims = f.read(4 * ndim)
+            if ndim < 1 or len(dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, "
+                                 f"{ndim} dimensions).")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = math.prod(shape)
+            if expected > IDX_MAX_BYTES:
+                raise ValueError(f"{path}: the IDX header declares shape {shape}, "
+                                 f"{expected} bytes; refusing more than {IDX_MAX_BYTES}.")
+            body = f.read(expected + 1)
     except (OSError, EOFError) as exc:      # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: cannot read the IDX file: {exc}.") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes (magic {data[:4].hex() or 'missing'}, "
-                         f"expected 0000080N).")
-    ndim = data[3]
-    if ndim < 1 or len(data) < 4 + 4 * ndim:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, {ndim} dimensions).")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    expected = int(numpy.prod(shape, dtype=numpy.int64))
-    body = memoryview(data)[4 + 4 * ndim:]
     if len(body) != expected:
         raise ValueError(f"{path}: IDX data of shape {shape} needs {expected} bytes, the file has "
-                         f"{len(body)} ({'truncated' if len(body) < expected else 'extra bytes'}).")
-    return numpy.frombuffer(body, dtype=_IDX_TYPES[data[2]]).reshape(shape).copy()
+                         f"{'more' if len(body) > expected else len(body)} "
+                         f"({'truncated' if len(body) < expected else 'extra bytes'}).")
+    return numpy.frombuffer(body, dtype=_IDX_TYPES[head[2]]).reshape(shape).copy()
 
 
 def load_mnist(kind="digits", data_dir=None, download=True, mirror=None):
@@ -278,25 +289,33 @@ def load_mnist_csv(path):
     Returns ``(images, labels)``: uint8 (N, 784) and int64 (N,)."""
     path = Path(path)
     rows = []
-    with open(path, "r") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                values = [int(v) for v in line.split(",")]
-            except ValueError:
-                raise ValueError(f"{path}, line {number}: expected comma-separated integers.") from None
-            if len(values) != 785:
-                raise ValueError(f"{path}, line {number}: expected 785 values (a label and 784 "
-                                 f"pixels); got {len(values)}.")
-            if not 0 <= values[0] <= 9 or min(values[1:]) < 0 or max(values[1:]) > 255:
-                raise ValueError(f"{path}, line {number}: the label must be 0-9 and the pixels "
-                                 f"0-255.")
-            rows.append(values)
+    for number, line in enumerate(_text_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            values = [int(v) for v in line.split(",")]
+        except ValueError:
+            raise ValueError(f"{path}, line {number}: expected comma-separated integers.") from None
+        if len(values) != 785:
+            raise ValueError(f"{path}, line {number}: expected 785 values (a label and 784 "
+                             f"pixels); got {len(values)}.")
+        if not 0 <= values[0] <= 9 or min(values[1:]) < 0 or max(values[1:]) > 255:
+            raise ValueError(f"{path}, line {number}: the label must be 0-9 and the pixels "
+                             f"0-255.")
+        rows.append(values)
     if not rows:
         raise ValueError(f"{path}: no data lines.")
     table = numpy.array(rows, dtype=numpy.int64)
     return table[:, 1:].astype(numpy.uint8), table[:, 0].copy()
+
+
+def _text_lines(path):
+    """The lines of a text file; ValueError naming the file when it is not UTF-8 text."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            yield from f
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc}).") from None
 
 
 def load_iris(data_dir=None, download=True, mirror=None):
@@ -305,23 +324,29 @@ def load_iris(data_dir=None, download=True, mirror=None):
     ("setosa", "versicolor", "virginica"). Found and downloaded as :func:`load_mnist`."""
     path = find_file(*IRIS_FILE, data_dir=data_dir, download=download, mirror=mirror)
     features, labels = [], []
-    with open(path, "r") as f:
-        header = f.readline().strip().split(",")
-        if len(header) != 5:
-            raise ValueError(f"{path}: expected a header of 5 columns; got {header}.")
-        for number, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            fields = line.strip().split(",")
-            species = fields[-1].removeprefix("Iris-")
-            if len(fields) != 5 or species not in IRIS_CLASSES:
-                raise ValueError(f"{path}, line {number}: expected 4 numbers and a species of "
-                                 f"{list(IRIS_CLASSES)}; got {line.strip()!r}.")
-            try:
-                features.append([float(v) for v in fields[:4]])
-            except ValueError:
-                raise ValueError(f"{path}, line {number}: the 4 measurements must be numbers.") from None
-            labels.append(IRIS_CLASSES.index(species))
+    lines = _text_lines(path)
+    header = next(lines, "").strip().split(",")
+    if len(header) != 5:
+        raise ValueError(f"{path}: expected a header of 5 columns; got {header}.")
+    for number, line in enumerate(lines, 2):
+        if not line.strip():
+            continue
+        fields = line.strip().split(",")
+        species = fields[-1].removeprefix("Iris-")
+        if len(fields) != 5 or species not in IRIS_CLASSES:
+            raise ValueError(f"{path}, line {number}: expected 4 numbers and a species of "
+                             f"{list(IRIS_CLASSES)}; got {line.strip()!r}.")
+        try:
+            values = [float(v) for v in fields[:4]]
+        except ValueError:
+            values = []
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{path}, line {number}: the 4 measurements must be finite numbers; "
+                             f"got {fields[:4]}.")
+        features.append(values)
+        labels.append(IRIS_CLASSES.index(species))
+    if not features:
+        raise ValueError(f"{path}: no data lines.")
     return numpy.array(features), numpy.array(labels, dtype=numpy.int64), IRIS_CLASSES
 
 
