@@ -266,7 +266,7 @@ def main(argv=None):
         if case.network == "784-200-10" and case.name == "fit" and case.threads == 1:
             flops = 4 * 784 * 200 * statistics.median(case.rates)
             print(f"fit ({case.dtype}, 1 thread) reads wih twice per block of 32 samples and does "
-                  f"the 4 * 784 * 200 multiply-add flops of a sample's forward product and update "
+                  f"the 4 * 784 * 200 flops (two multiply-adds per weight) of a sample's forward product and update "
                   f"at {flops / 1e9:.1f} GFlop/s.", file=out)
     return 0
 

@@ -24,33 +24,17 @@ from cnn_core.optimizers import SGD
 
 
 def plot(path, history, train_acc, test_acc, args):
+    """Accuracy and loss per epoch, train and test, with cnn_core.plotting.plot_history."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+        from cnn_core.plotting import PlottingUnavailable, plot_history
+        plot_history({"loss": history["loss"], "val_loss": history["val_loss"],
+                      "accuracy": history["accuracy"], "val_accuracy": history["val_accuracy"]},
+                     path, title=f"Fashion-MNIST, 784-128-128-10 ReLU, SGD lr {args.lr}, batch "
+                                 f"{args.batch_size}, {args.iterations} iterations: final train "
+                                 f"{100 * train_acc:.1f}%, test {100 * test_acc:.1f}%")
+    except PlottingUnavailable:
         print('plot skipped: matplotlib is not installed (pip install "cnn_core[plot]")')
         return
-    epochs = numpy.arange(1, len(history["loss"]) + 1)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a1.plot(epochs, history["accuracy"], label="train (batches during the epoch)")
-    a1.plot(epochs, history["val_accuracy"], label="test (end of the epoch)")
-    a1.set_xlabel("epoch (60 iterations)")
-    a1.set_ylabel("accuracy")
-    a1.set_ylim(0, 1)
-    a1.grid(True, alpha=0.3)
-    a1.legend(loc="lower right")
-    a1.set_title(f"final: train {100 * train_acc:.1f}%, test {100 * test_acc:.1f}%", fontsize=10)
-    a2.plot(epochs, history["loss"], label="train")
-    a2.plot(epochs, history["val_loss"], label="test")
-    a2.set_xlabel("epoch (60 iterations)")
-    a2.set_ylabel("cross-entropy")
-    a2.grid(True, alpha=0.3)
-    a2.legend()
-    fig.suptitle(f"Fashion-MNIST, 784-128-128-10 ReLU, init 0.01, SGD lr {args.lr}, batch "
-                 f"{args.batch_size}, {args.iterations} iterations", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
     print(f"plot saved to {path}")
 
 
