@@ -547,4 +547,4 @@ def _read_npz(path, keys):
     except FileNotFoundError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{name}: not a valid cnn_core network file: {exc}.") from None
+        raise ValueError(f"{name}: not a valid cnn_core network file: {str(exc).rstrip('.')}.") from None
