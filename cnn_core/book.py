@@ -266,7 +266,7 @@ class neuralNetwork:
                                         self._s, self._state, *scratch, n_threads)
         else:
             def kernel(rows, n_threads):
-                return self._train_rows(X, T, rows, n_threads, raise_on_divergence=False)
+                return self._train_rows(X, T, rows, n_threads)
 
         def train(rows):
             n_threads = threads.next()
@@ -385,14 +385,11 @@ class neuralNetwork:
     def _flush(self):
         kernels.book_flush(self._wih, self._xp, self._s, self._state)
 
-    def _train_rows(self, X, T, order, n_threads, raise_on_divergence=True):
-        """Per-sample steps on rows ``order`` of X, T (the pending-update kernel)."""
-        status = kernels.book_train(self._wih, self._who, X, T, order, self._lr,
-                                    self._activation.code, self._work_for(n_threads), self._xp,
-                                    self._s, self._state, n_threads)
-        if status >= 0 and raise_on_divergence:
-            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
-        return status
+    def _train_rows(self, X, T, order, n_threads):
+        """Per-sample steps on rows ``order`` of X, T (the pending-update kernel); its status."""
+        return kernels.book_train(self._wih, self._who, X, T, order, self._lr,
+                                  self._activation.code, self._work_for(n_threads), self._xp,
+                                  self._s, self._state, n_threads)
 
     def _train_summed(self, X, T):
         """One update summed over the N rows of X, T (BLAS)."""
