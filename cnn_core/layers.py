@@ -73,19 +73,23 @@ class Dense:
 
     def __init__(self, n_in, n_out, activation="sigmoid", *, bias=True, init="xavier", slope=1.0,
                  dtype=numpy.float64, seed=None):
-        n_in = check.positive_int(n_in, "n_in")
-        n_out = check.positive_int(n_out, "n_out")
-        act = activations.get(activation)
-        bias = check.boolean(bias, "bias")
-        slope = check.positive_float(slope, "slope")
-        if slope != 1 and not act.has_slope:
-            raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
-                             f"activation {act.name!r}.")
-        dtype = check.float_dtype(dtype)
-        std = init_std(init, n_in, n_out)
+        n_in, n_out, act, bias, slope, dtype, std = _checked(n_in, n_out, activation, bias, init,
+                                                             slope, dtype)
         normal = check.normal_sampler(seed)
         W = normal(0.0, std, (n_in, n_out))
         self._setup(n_in, n_out, act, bias, slope, dtype, init, W, None)
+
+    @classmethod
+    def _from_parameters(cls, n_in, n_out, activation, bias, init, slope, dtype, W, b):
+        """A layer with the given parameters (a saved network's), every argument checked as by
+        the constructor; W (n_in, n_out) and b (n_out,) finite, of `dtype`."""
+        n_in, n_out, act, bias, slope, dtype, _ = _checked(n_in, n_out, activation, bias, init,
+                                                           slope, dtype)
+        W = check.matrix(W, "W", (n_in, n_out), dtype)
+        b = check.matrix(b, "b", (n_out,), dtype) if bias else None
+        layer = cls.__new__(cls)
+        layer._setup(n_in, n_out, act, bias, slope, dtype, init, W, b)
+        return layer
 
     def _setup(self, n_in, n_out, act, bias, slope, dtype, init, W, b):
         self._n_in, self._n_out = n_in, n_out
@@ -254,6 +258,22 @@ class Dense:
             K.dense_backward(self._X, self._W, self._Y, dY, self._act.code, self._slope,
                              self._dZ, self._dW, self._db, dX)
         return dX
+
+
+def _checked(n_in, n_out, activation, bias, init, slope, dtype):
+    """The constructor's arguments checked: (n_in, n_out, Activation, bias, slope, dtype, the
+    initial weights' standard deviation)."""
+    n_in = check.positive_int(n_in, "n_in")
+    n_out = check.positive_int(n_out, "n_out")
+    act = activations.get(activation)
+    bias = check.boolean(bias, "bias")
+    slope = check.positive_float(slope, "slope")
+    if slope != 1 and not act.has_slope:
+        raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
+                         f"activation {act.name!r}.")
+    dtype = check.float_dtype(dtype)
+    std = init_std(init, n_in, n_out)
+    return n_in, n_out, act, bias, slope, dtype, std
 
 
 def _read_only(array):

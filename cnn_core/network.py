@@ -29,7 +29,8 @@ from . import activations
 from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
-from .book import DivergenceError, _read_npz, _scalar
+from . import _npzfile
+from .book import DivergenceError, _scalar
 from .layers import Dense
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
@@ -504,68 +505,98 @@ class Network:
 
     @classmethod
     def load(cls, path, backend="cython"):
-        """Read a network written by :meth:`save`, on ``backend``. Never unpickles; a file that
-        is not a valid network raises ValueError naming the file and the problem."""
+        """Read a network written by :meth:`save`, on ``backend``. Never unpickles, and trusts
+        nothing the file says: a file that is not a valid network (truncated, corrupted, holding
+        objects, or whose parts do not match) raises ValueError naming the file and the problem."""
         backend = check.choice(backend, "backend", BACKENDS)
-        fields = _read_npz(path, ("kind", "format_version", "config"))
+        name = _npzfile.path_name(path)
+        what = "cnn_core Network file"
+        fields = _npzfile.read_npz(name, ("kind", "format_version", "config"), what)
 
         def bad(problem):
-            return ValueError(f"{os.fspath(path)}: not a valid cnn_core Network file: {problem}.")
+            return ValueError(f"{name}: not a valid {what}: {problem}.")
 
-        if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
-            raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
+        kind = fields["kind"]
+        if kind.shape != () or kind.dtype.kind != "U" or str(kind) != FILE_KIND:
+            raise bad(f"kind is {_short(kind)}, expected {FILE_KIND!r}")
         version = _scalar(fields["format_version"], int, bad, "format_version")
         if version != FORMAT_VERSION:
             raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
         try:
-            config = json.loads(str(fields["config"]))
-            dtype = check.float_dtype(config["dtype"])
-            names = [f"layer{i}_{w}" for i, spec in enumerate(config["layers"])
-                     for w in ("W", "b") if w == "W" or spec["bias"]]
-            opt_spec = config["optimizer"]
-            counts = opt_spec["state"]
+            text = fields["config"]
+            if text.shape != () or text.dtype.kind != "U":
+                raise ValueError(f"config must be a JSON text; got {_short(text)}")
+            config = _field(json.loads(str(text)), "config", dict)
+            dtype = check.float_dtype(_field(config.get("dtype"), "dtype", str))
+            specs = _field(config.get("layers"), "layers", list)
+            if not specs:
+                raise ValueError("it has no layers")
+            specs = [_field(spec, f"layers[{i}]", dict) for i, spec in enumerate(specs)]
+            opt_spec = _field(config.get("optimizer"), "optimizer", dict)
+            counts = opt_spec.get("state")
+            if counts is not None:
+                counts = _field(counts, "optimizer state", list)
+                if not all(type(n) is int and 0 <= n <= 16 for n in counts):
+                    raise ValueError(f"optimizer state must list array counts; got {_short(counts)}")
+            names = [f"layer{i}_{w}" for i, spec in enumerate(specs)
+                     for w in ("W", "b") if w == "W" or spec.get("bias") is True]
             names += [f"optimizer{i}_{j}" for i, n in enumerate(counts or []) for j in range(n)]
-            arrays = _read_npz(path, names)
+            arrays = _npzfile.read_npz(name, names, what)
+            for key, array in arrays.items():
+                if array.dtype != dtype:
+                    raise ValueError(f"{key} is {array.dtype}, the file says {dtype.name}")
             layers = []
-            for i, spec in enumerate(config["layers"]):
-                layer = Dense.__new__(Dense)
-                n_in = check.positive_int(spec["n_in"], "n_in")
-                n_out = check.positive_int(spec["n_out"], "n_out")
-                act = activations.get(spec["activation"])
-                bias = check.boolean(spec["bias"], "bias")
-                slope = check.positive_float(spec["slope"], "slope")
-                W = check.matrix(arrays[f"layer{i}_W"], f"layer {i} W", (n_in, n_out), dtype)
-                b = check.matrix(arrays[f"layer{i}_b"], f"layer {i} b", (n_out,), dtype) if bias else None
-                for name in (f"layer{i}_W", f"layer{i}_b"):
-                    if name in arrays and arrays[name].dtype != dtype:
-                        raise ValueError(f"{name} is {arrays[name].dtype}, the file says {dtype.name}")
-                layer._setup(n_in, n_out, act, bias, slope, dtype, spec["init"], W, b)
-                layers.append(layer)
-            opt_cls = _optimizers.OPTIMIZERS.get(opt_spec["name"])
+            for i, spec in enumerate(specs):
+                try:
+                    layers.append(Dense._from_parameters(
+                        spec.get("n_in"), spec.get("n_out"), spec.get("activation"),
+                        spec.get("bias"), spec.get("init"), spec.get("slope"), dtype,
+                        arrays[f"layer{i}_W"], arrays.get(f"layer{i}_b")))
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"layer {i}: {str(exc).rstrip('.')}") from None
+            opt_cls = _optimizers.OPTIMIZERS.get(_field(opt_spec.get("name"), "optimizer name", str))
             if opt_cls is None:
                 raise ValueError(f"unknown optimizer {opt_spec['name']!r}")
-            optimizer = opt_cls.from_config(opt_spec["config"])
-            net = cls(layers, loss=config["loss"], optimizer=optimizer, backend=backend)
+            optimizer = opt_cls.from_config(_field(opt_spec.get("config"), "optimizer config", dict))
+            net = cls(layers, loss=config.get("loss"), optimizer=optimizer, backend=backend)
+            iterations = opt_spec.get("iterations")
+            if (isinstance(iterations, bool) or not isinstance(iterations, int)
+                    or not 0 <= iterations < 2 ** 62):
+                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
             state = None
             if counts is not None:
-                if len(counts) != len(layers):
-                    raise ValueError("the optimizer state does not match the layers")
+                slots = len(optimizer.state_names)
+                if len(counts) != len(layers) or any(n != slots for n in counts):
+                    raise ValueError(f"the optimizer state holds {counts} arrays; "
+                                     f"{type(optimizer).__name__} keeps {slots} per layer for "
+                                     f"{len(layers)} layers")
                 state = []
                 for i, n in enumerate(counts):
-                    slot = [numpy.asarray(arrays[f"optimizer{i}_{j}"]) for j in range(n)]
-                    if any(a.shape != net._params[i].shape or a.dtype != dtype for a in slot):
-                        raise ValueError(f"optimizer state {i} does not match layer {i}")
+                    slot = [arrays[f"optimizer{i}_{j}"] for j in range(n)]
+                    for j, a in enumerate(slot):
+                        if a.shape != net._params[i].shape:
+                            raise ValueError(f"optimizer state {i} does not match layer {i}")
+                        if not numpy.isfinite(a).all():
+                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
+                                             f"is not finite")
+                        if optimizer.state_names[j] in _optimizers.NONNEGATIVE_STATE and a.min() < 0:
+                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
+                                             f"has negative values")
                     state.append(slot)
-            iterations = opt_spec["iterations"]
-            if not isinstance(iterations, int) or iterations < 0:
-                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
             optimizer._set_state((iterations, state))
             history = _new_history()
-            for key, values in dict(config.get("history", {})).items():
-                if key in history:
-                    history[key] = [float(v) for v in values]
+            saved = _field(config.get("history", {}), "history", dict)
+            for key in history:
+                values = _field(saved.get(key, []), f"history {key!r}", list)
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                    raise ValueError(f"history {key!r} must hold numbers")
+                history[key] = [float(v) for v in values]
+            if len({len(v) for v in history.values()}) != 1:
+                raise ValueError("the history's lists differ in length")
             net.history = history
-        except (TypeError, ValueError, KeyError, IndexError, json.JSONDecodeError) as exc:
+        except _npzfile.FileError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
             raise bad(str(exc).rstrip(".")) from None
         return net
 
@@ -615,6 +646,21 @@ class Network:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+def _field(value, name, kind):
+    """`value` if it is of type `kind` (a part of a saved file's configuration)."""
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ValueError(f"{name} must be a JSON {_JSON_NAMES[kind]}; got {_short(value)}")
+    return value
+
+
+_JSON_NAMES = {dict: "object", list: "array", str: "string"}
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
