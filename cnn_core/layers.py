@@ -13,6 +13,7 @@ import numpy
 from . import _validation as check
 from . import activations
 from ._dispatch import kernels as _compiled
+from ._interrupts import StepLock
 from .book import DivergenceError
 
 __all__ = ["Dense", "INITS"]
@@ -115,7 +116,12 @@ class Dense:
         self._Yfull = self._Zfull = self._dZfull = self._dXfull = self._Xfull = None
         self._no_dX = numpy.zeros((0, n_in), dtype)
         self._X = None                                      # the input of the last forward
-        self._lock = threading.RLock()
+        # _training serializes changes of the parameters (assignment; a network's fit), _lock
+        # guards parameters and buffers for one call. A Network that takes the layer replaces
+        # both with its own, so that the layer and the network are locked together.
+        self._training = threading.RLock()
+        self._lock = StepLock()
+        self._owner = None                                  # weak reference to its Network
 
     # ---------------------------------------------------------------- description
 
@@ -138,18 +144,20 @@ class Dense:
     @property
     def W(self):
         """Weights (n_in, n_out): a read-only copy. Assign to change them (validated)."""
-        return _read_only(self._W.copy())
+        with self._lock:
+            return _read_only(self._W.copy())
 
     @W.setter
     def W(self, value):
         array = check.matrix(value, "W", self._W.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             numpy.copyto(self._W, array)
 
     @property
     def b(self):
         """Biases (n_out,): a read-only copy, or None without bias. Assign to change them."""
-        return _read_only(self._b.copy()) if self._bias else None
+        with self._lock:
+            return _read_only(self._b.copy()) if self._bias else None
 
     @b.setter
     def b(self, value):
@@ -157,18 +165,20 @@ class Dense:
             raise ValueError("this layer has no bias (it was made with bias=False); make it "
                              "with bias=True to have one.")
         array = check.matrix(value, "b", self._b.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             numpy.copyto(self._b, array)
 
     @property
     def dW(self):
         """Gradient of W set by the last backward: a read-only copy."""
-        return _read_only(self._dW.copy())
+        with self._lock:
+            return _read_only(self._dW.copy())
 
     @property
     def db(self):
         """Gradient of b set by the last backward: a read-only copy (None without bias)."""
-        return _read_only(self._db.copy()) if self._bias else None
+        with self._lock:
+            return _read_only(self._db.copy()) if self._bias else None
 
     def parameters(self):
         """The live parameter arrays [W, b] (or [W]), for an optimizer to update in place."""

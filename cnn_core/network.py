@@ -29,8 +29,8 @@ from . import activations
 from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
-from . import _npzfile
-from .book import DivergenceError, _scalar
+from . import _interrupts, _npzfile
+from .book import DivergenceError, FitInterrupted, _scalar
 from .layers import Dense
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
@@ -125,11 +125,17 @@ class Network:
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]
         self._grads = [layer._grads for layer in layers]
-        self._lock = threading.RLock()
+        # _training serializes fit (and assignments to the layers' W, b, and of the optimizer);
+        # _lock guards parameters, buffers, optimizer state and history for one step, so that a
+        # predict from another thread waits for one batch and sees whole batches' updates.
+        # The layers take both (see _claim).
+        self._training = threading.RLock()
+        self._lock = _interrupts.StepLock()
         self._optimizer = None
         self._adopt(optimizer)
         self.history = _new_history()
         self._xb = self._tb = None          # row-gathering buffers of shuffled fit
+        self._claim(layers)
 
     # ---------------------------------------------------------------- description
 
@@ -149,6 +155,14 @@ class Network:
     def optimizer(self, value):
         self._adopt(_make_optimizer(value))
 
+    def _claim(self, layers):
+        """Make the layers this network's: they lock with its locks from now on."""
+        me = weakref.ref(self)
+        for layer in layers:
+            with layer._training, layer._lock:
+                layer._owner = me
+                layer._training, layer._lock = self._training, self._lock
+
     def _adopt(self, optimizer):
         owner = getattr(optimizer, "_owner", None)
         owner = owner() if owner is not None else None
@@ -160,7 +174,7 @@ class Network:
                 s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
             raise ValueError("this optimizer has state (velocities, averages) made for other "
                              "parameters than this network's; give the network a new optimizer.")
-        with self._lock:
+        with self._training, self._lock:
             optimizer._bind(self._K)
             optimizer._owner = weakref.ref(self)
             if self._optimizer is not None and self._optimizer is not optimizer:
@@ -187,6 +201,16 @@ class Network:
 
         Non-finite values raise :class:`cnn_core.DivergenceError`; the network then keeps its
         last finite parameters (those before the failing batch's update).
+
+        Ctrl-C stops training at the next batch boundary (after the batch in progress; for
+        per-sample SGD within a few milliseconds) and raises :class:`cnn_core.FitInterrupted`, a
+        KeyboardInterrupt whose ``samples_seen`` counts the samples of the batches applied in
+        this call, over all its epochs: parameters and optimizer are exactly those of training on
+        them, never a batch applied to some layers only. ``history`` holds the epochs completed.
+
+        Threads: fits of one network (and assignments to its layers' W and b) run one after the
+        other. ``predict``, ``loss`` etc. called from another thread during a fit wait for the
+        batch in progress and see the parameters between two whole batches.
         """
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
@@ -208,50 +232,69 @@ class Network:
 
         N = len(X)
         B = min(batch_size, N)
-        with self._lock, _quiet():
-            if shuffle and (self._xb is None or self._xb.shape[0] < B or self._xb.shape[1] != X.shape[1]):
-                self._xb = numpy.empty((B, X.shape[1]), self._dtype)
-                self._tb = numpy.empty((B, T.shape[1]), self._dtype)
-            per_sample = B == 1 and self._plain_sgd()
-            for epoch in range(epochs):
-                order = rng.permutation(N) if shuffle else None
-                saved = self._snapshot()
-                lr = self._optimizer.lr
-                if per_sample:       # whole runs of samples in one kernel call
-                    loss_sum, correct, failed, failure = self._train_samples(
-                        X, T, order if order is not None else numpy.arange(N))
-                else:
-                    loss_sum, correct, failed, failure = 0.0, 0, -1, None
-                    for step, start in enumerate(range(0, N, B)):
-                        xb, tb = self._batch(X, T, order, start, min(start + B, N))
-                        loss, right, failure = self._train_step(xb, tb)
+        seen = 0                    # samples of the batches applied in this call
+        try:
+            with self._training, _interrupts.DeferredInterrupts() as interrupts, _quiet():
+                per_sample = B == 1 and self._plain_sgd()
+                # per-sample SGD: many samples per kernel call, a few milliseconds of work
+                rows = self._samples_per_call() if per_sample else B
+                if shuffle and not per_sample and (self._xb is None or self._xb.shape[0] < B
+                                                   or self._xb.shape[1] != X.shape[1]):
+                    self._xb = numpy.empty((B, X.shape[1]), self._dtype)
+                    self._tb = numpy.empty((B, T.shape[1]), self._dtype)
+                for epoch in range(epochs):
+                    order = rng.permutation(N) if shuffle else (numpy.arange(N) if per_sample else None)
+                    with self._lock:
+                        saved = self._snapshot()
+                        lr = self._optimizer.lr
+                    loss_sum, correct, failure = 0.0, 0, None
+                    for step, start in enumerate(range(0, N, rows)):
+                        stop = min(start + rows, N)
+                        # one whole step (batch, or run of samples) at a time under the lock:
+                        # other threads see the parameters between steps, never within one
+                        with self._lock:
+                            if per_sample:
+                                loss, right, failed, failure = self._train_samples(X, T, order[start:stop])
+                                failed += start
+                            else:
+                                xb, tb = self._batch(X, T, order, start, stop)
+                                loss, right, failure = self._train_step(xb, tb)
+                                failed = step
+                            if failure is not None:
+                                self._recover(failure, saved, X, T, order, B, failed, per_sample)
                         if failure is not None:
-                            failed = step
                             break
                         loss_sum += loss
                         correct += right
-                if failure is not None:
-                    self._recover(failure, saved, X, T, order, B, failed, per_sample)
-                    raise DivergenceError(
-                        f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
-                        f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
-                        f"parameters, from before that batch. Try a smaller learning rate "
-                        f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
-                logs = {"loss": loss_sum / N,
-                        "accuracy": correct / N if self.n_out >= 2 else float("nan"),
-                        "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
-                if validation_data is not None:
-                    v_loss, v_correct = self._evaluate(Xv, Tv)
-                    logs["val_loss"] = v_loss / len(Xv)
-                    if self.n_out >= 2:
-                        logs["val_accuracy"] = v_correct / len(Xv)
-                for key, value in logs.items():
-                    self.history[key].append(value)
-                stop = False
-                for callback in callbacks:
-                    stop |= callback(self, epoch + 1, dict(logs)) is True
-                if stop:
-                    break
+                        seen += stop - start
+                        interrupts.check()          # Ctrl-C raises here, between whole steps
+                        self._lock.let_waiting_in()
+                    if failure is not None:
+                        raise DivergenceError(
+                            f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
+                            f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
+                            f"parameters, from before that batch. Try a smaller learning rate "
+                            f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
+                    logs = {"loss": loss_sum / N,
+                            "accuracy": correct / N if self.n_out >= 2 else float("nan"),
+                            "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
+                    if validation_data is not None:
+                        v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check)
+                        logs["val_loss"] = v_loss / len(Xv)
+                        if self.n_out >= 2:
+                            logs["val_accuracy"] = v_correct / len(Xv)
+                    with self._lock:
+                        for key, value in logs.items():
+                            self.history[key].append(value)
+                    interrupts.check()
+                    halt = False
+                    with interrupts.paused():       # the user's code: Ctrl-C as usual
+                        for callback in callbacks:
+                            halt |= callback(self, epoch + 1, dict(logs)) is True
+                    if halt:
+                        break
+        except KeyboardInterrupt:
+            raise _interrupted(seen, N) from None
         return self
 
     def _batch(self, X, T, order, start, stop):
@@ -342,12 +385,19 @@ class Network:
         opt = self._optimizer
         return isinstance(opt, _optimizers.SGD) and type(opt)._step is _optimizers.SGD._step
 
+    def _samples_per_call(self):
+        """Samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds."""
+        work = sum(layer.n_in * layer.n_out for layer in self._layers)
+        return max(1, FIT_CHUNK_WORK // (3 * work))
+
     def _train_samples(self, X, T, order):
         """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
         row, many samples per kernel call. Returns (summed loss, correct, failed position or -1,
         what was not finite or None)."""
         opt = self._optimizer
         layers = self._layers
+        for layer in layers:
+            layer._X = None          # the layers will hold no forward pass that backward could use
         if opt._state is None:
             opt._state = [opt._new_state(p) for p in self._params]
         for i, layer in enumerate(layers):
@@ -360,7 +410,7 @@ class Network:
         bias = numpy.array([layer.bias for layer in layers], numpy.intp)
         lists = ([l._Yfull for l in layers], [l._Zfull for l in layers], [l._dZfull for l in layers],
                  [l._dXfull if i else l._no_dX for i, l in enumerate(layers)])
-        per_call = max(1, FIT_CHUNK_WORK // int(3 * (sizes[:-1] * sizes[1:]).sum()))
+        per_call = self._samples_per_call()
         loss_sum, correct = 0.0, 0
         for a in range(0, len(order), per_call):
             part = order[a:a + per_call]
@@ -376,8 +426,6 @@ class Network:
                 opt.iterations += failed + (kind == STEP_UPDATE)
                 return loss_sum, correct, a + failed, FAILURES[kind]
             opt.iterations += len(part)
-        for layer in layers:
-            layer._X = None          # the layers hold no forward pass that backward could use
         return loss_sum, correct, -1, None
 
     # ---------------------------------------------------------------- using the network
@@ -419,11 +467,16 @@ class Network:
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
-    def _evaluate(self, X, T):
-        """(summed loss, correct rows) over X, T in chunks, through the training path."""
+    def _evaluate(self, X, T, between=None):
+        """(summed loss, correct rows) over X, T in chunks, through the training path; calls
+        `between()` after each chunk when given."""
         total, correct = 0.0, 0
         for a in range(0, len(X), EVAL_CHUNK_ROWS):
-            loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS], T[a:a + EVAL_CHUNK_ROWS])
+            with self._lock:
+                loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS],
+                                                         T[a:a + EVAL_CHUNK_ROWS])
+            if between is not None:
+                between()
             if not finite:
                 raise DivergenceError("the network's values are not finite, because its parameters "
                                       "are not (training diverged) or the inputs are too large.")
@@ -647,6 +700,15 @@ class Network:
 # Helpers
 # --------------------------------------------------------------------------------------------
 
+def _interrupted(seen, n_rows):
+    """The FitInterrupted of a fit stopped after `seen` samples of data with `n_rows` rows."""
+    epochs, rest = divmod(seen, n_rows)
+    where = (f"{epochs} whole epoch{'s' if epochs != 1 else ''}" +
+             (f" and {rest} samples of the next" if rest else ""))
+    return FitInterrupted(f"fit interrupted after {seen} samples ({where}); the network holds the "
+                          f"training of exactly those samples, in whole batches.", seen)
+
+
 def _field(value, name, kind):
     """`value` if it is of type `kind` (a part of a saved file's configuration)."""
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
@@ -696,6 +758,11 @@ def _check_layers(layers):
     for i, layer in enumerate(layers):
         if not isinstance(layer, Dense):
             raise TypeError(f"layers[{i}] must be a cnn_core.layers.Dense; got {type(layer).__name__}.")
+        owner = layer._owner() if layer._owner is not None else None
+        if owner is not None:
+            raise ValueError(f"layers[{i}] already belongs to another Network (a layer holds its "
+                             f"network's batch values and is locked with it); give each network "
+                             f"its own layers, e.g. a new Dense with W and b copied.")
         for j in range(i):
             if layers[j] is layer:
                 raise ValueError(f"layers[{i}] is the same object as layers[{j}]; each position "
