@@ -279,7 +279,18 @@ class Network:
                             "accuracy": correct / N if self.n_out >= 2 else float("nan"),
                             "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
                     if validation_data is not None:
-                        v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check)
+                        try:
+                            v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check)
+                        except DivergenceError:
+                            with self._lock:
+                                largest = max(float(numpy.abs(p).max()) for p in self._params)
+                            raise DivergenceError(
+                                f"Training diverged at epoch {epoch + 1}: the forward pass of the "
+                                f"validation data is not finite (the parameters have grown to "
+                                f"{largest:.3g}, or the validation inputs are too large); the "
+                                f"network keeps its parameters from the end of that epoch, which "
+                                f"are finite. Try a smaller learning rate (now "
+                                f"{self._optimizer.lr:g}) or inputs scaled to about [0, 1].") from None
                         logs["val_loss"] = v_loss / len(Xv)
                         if self.n_out >= 2:
                             logs["val_accuracy"] = v_correct / len(Xv)

@@ -294,3 +294,22 @@ def test_per_sample_kernel_equals_the_step_by_step_path(backend, loss, hidden, k
     assert fast.optimizer.iterations == slow.optimizer.iterations == 75
     if kwargs:
         assert_array_equal(fast.optimizer._state[0][0], slow.optimizer._state[0][0])
+
+
+def test_divergence_seen_on_the_validation_data_says_the_epoch_and_what_to_try(backend):
+    """Training stays finite, the validation data's forward pass does not: a DivergenceError
+    naming the epoch with advice (it used to be the generic message of predict), and the
+    network keeps its finite parameters of the end of that epoch."""
+    X, y = data(n=12)
+    net, twin = make(backend), make(backend)
+    for n in (net, twin):
+        n.layers[0].W = numpy.full((6, 8), 0.5)           # 6 inputs of 1e308: Z = 3e308, not finite
+    with pytest.raises(cnn_core.DivergenceError,
+                       match=r"^Training diverged at epoch 1: the forward pass of the validation data is "
+                             r"not finite \(the parameters have grown to \d.*, or the validation inputs "
+                             r"are too large\); the network keeps its parameters from the end of that "
+                             r"epoch, which are finite\. Try a smaller learning rate \(now 0\.1\)"):
+        net.fit(X, y, epochs=3, batch_size=4, shuffle=False, validation_data=(numpy.full_like(X, 1e308), y))
+    twin.fit(X, y, epochs=1, batch_size=4, shuffle=False)
+    assert all(numpy.array_equal(p, q) for p, q in zip(params(net), params(twin)))
+    assert net.history["loss"] == []
