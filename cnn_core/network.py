@@ -677,7 +677,16 @@ class Network:
         if value is None or isinstance(value, (str, bytes)):
             raise TypeError(f"{name} must be numbers (target rows or integer labels); got "
                             f"{type(value).__name__}.")
-        array = numpy.asarray(value)
+        try:
+            array = numpy.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} must be a rectangular array of numbers (target rows or "
+                             f"integer labels); {exc}") from None
+        if array.dtype.kind == "c":
+            raise TypeError(f"{name} must be real numbers; got complex values (dtype {array.dtype}).")
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numbers (target rows or integer labels); got an "
+                            f"array of dtype {array.dtype}.")
         if array.ndim == 1 and O >= 2 and array.dtype.kind in "iu":
             if len(array) != n_rows:
                 raise ValueError(f"{name} has {len(array)} label(s) but X has {n_rows} row(s); "
