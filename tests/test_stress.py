@@ -1,6 +1,7 @@
 """Short runs of the stress scripts (stress/fuzz.py: 10,000+ cases; stress/soak.py: 1,000,000
 train calls; see their docstrings for the full runs)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -48,8 +49,9 @@ def test_fuzz_reports_a_crash_of_the_child(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(STRESS, "fuzz.py"), "--cases", "200",
                              "--kinds", "deep"], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 1
-    assert "CRASH: the child process died (status -11) during: case " in result.stdout
-    assert "deep forward" in result.stdout
+    # status -11 (SIGSEGV); under AddressSanitizer, whose handler reports the SEGV, 1
+    assert re.search(r"CRASH: the child process died \(status (-11|1)\) during: case \d+ step \d+: "
+                     r"deep forward", result.stdout), result.stdout[-2000:]
 
 
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
