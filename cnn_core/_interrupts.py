@@ -15,6 +15,12 @@ import threading
 import time
 from contextlib import contextmanager
 
+try:        # the C functions under signal.signal/getsignal, without their enum conversions
+    from _signal import getsignal as _getsignal, signal as _setsignal   # (4 us a call saved)
+except ImportError:                                                     # not CPython
+    _getsignal, _setsignal = signal.getsignal, signal.signal
+_SIGINT = int(signal.SIGINT)
+
 __all__ = ["DeferredInterrupts", "StepLock"]
 
 
@@ -27,9 +33,9 @@ class DeferredInterrupts:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
+            previous = _getsignal(_SIGINT)
             if callable(previous):      # not SIG_IGN, SIG_DFL or a handler set outside Python
-                signal.signal(signal.SIGINT, self._record)
+                _setsignal(_SIGINT, self._record)
                 self._previous = previous
         return self
 
@@ -50,15 +56,15 @@ class DeferredInterrupts:
             yield
             return
         self.check()
-        signal.signal(signal.SIGINT, self._previous)
+        _setsignal(_SIGINT, self._previous)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, self._record)
+            _setsignal(_SIGINT, self._record)
 
     def __exit__(self, *exc_info):
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            _setsignal(_SIGINT, self._previous)
             try:
                 self.check()            # a Ctrl-C that came after the last check is not lost
             finally:

@@ -135,6 +135,8 @@ class Network:
         self._adopt(optimizer)
         self.history = _new_history()
         self._xb = self._tb = None          # row-gathering buffers of shuffled fit
+        # samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds
+        self._per_call = max(1, FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
         self._claim(layers)
 
     # ---------------------------------------------------------------- description
@@ -298,12 +300,13 @@ class Network:
                         for key, value in logs.items():
                             self.history[key].append(value)
                     interrupts.check()
-                    halt = False
-                    with interrupts.paused():       # the user's code: Ctrl-C as usual
-                        for callback in callbacks:
-                            halt |= callback(self, epoch + 1, dict(logs)) is True
-                    if halt:
-                        break
+                    if callbacks:
+                        halt = False
+                        with interrupts.paused():   # the user's code: Ctrl-C as usual
+                            for callback in callbacks:
+                                halt |= callback(self, epoch + 1, dict(logs)) is True
+                        if halt:
+                            break
         except KeyboardInterrupt:
             raise _interrupted(seen, N) from None
         return self
@@ -398,8 +401,7 @@ class Network:
 
     def _samples_per_call(self):
         """Samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds."""
-        work = sum(layer.n_in * layer.n_out for layer in self._layers)
-        return max(1, FIT_CHUNK_WORK // (3 * work))
+        return self._per_call
 
     def _train_samples(self, X, T, order):
         """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
