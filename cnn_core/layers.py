@@ -70,6 +70,10 @@ class Dense:
     next call overwrites (copy them to keep them). ``W``, ``b``, ``dW``, ``db`` read as read-only
     copies; assign ``W`` and ``b`` to change them. ``parameters()`` and ``gradients()`` give the
     live arrays, for optimizers: ``SGD(0.1).update(layer.parameters(), layer.gradients())``.
+
+    A layer given to a :class:`~cnn_core.Network` belongs to it (no other network may take it
+    while that one exists) and locks with it: an assignment to ``W`` or ``b`` waits for a fit in
+    progress, ``forward`` and the getters for the batch in progress.
     """
 
     def __init__(self, n_in, n_out, activation="sigmoid", *, bias=True, init="xavier", slope=1.0,

@@ -107,7 +107,14 @@ class Network:
     accuracy only for n_out >= 2).
 
     The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
-    what a layer cached from an earlier ``forward``.
+    what a layer cached from an earlier ``forward``. A layer belongs to one network (while that
+    network exists) and is locked with it.
+
+    Threads: the kernels run without the GIL. Fits of one network, and assignments to its
+    optimizer and to its layers' ``W`` and ``b``, run one after the other; ``predict``, ``loss``,
+    ``save`` etc. from another thread wait for the batch in progress and see the parameters
+    between two whole batches. Ctrl-C during ``fit`` stops at a batch boundary
+    (:class:`cnn_core.FitInterrupted`).
     """
 
     def __init__(self, layers, loss="squared_error", optimizer=None, backend="cython"):
