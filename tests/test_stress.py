@@ -34,7 +34,8 @@ def test_fuzz_finds_nothing():
                     "net.loss ok (agrees)", "net.accuracy ok (agrees)", "net.gradient ok (agrees)",
                     "Network.save/load ok", "Network.load bytes ValueError",
                     "Network.load truncated ValueError", "Network.load corrupted ValueError",
-                    "Network.load mutated ValueError"]:
+                    "Network.load mutated ValueError", "Optimizer() ok", "Optimizer.update ok",
+                    "Optimizer.update ValueError"]:
         assert f"; {outcome} " in f"; {summary[len('OUTCOMES '):]}", outcome
 
 
