@@ -321,10 +321,11 @@ INTERRUPT = textwrap.dedent("""
     replay = make()
     if epochs:
         replay.fit(X, y, epochs=epochs, batch_size=B, seed=7)
-    order = numpy.random.default_rng(7)
-    for _ in range(epochs + 1):
-        rows = order.permutation(N)
-    replay.fit(X[rows[:rest]], y[rows[:rest]], batch_size=B, shuffle=False)
+    if rest:                                                 # and part of the next epoch
+        order = numpy.random.default_rng(7)
+        for _ in range(epochs + 1):
+            rows = order.permutation(N)
+        replay.fit(X[rows[:rest]], y[rows[:rest]], batch_size=B, shuffle=False)
     for a, b in zip(net.layers, replay.layers):
         assert numpy.array_equal(a._params, b._params)
     assert net.optimizer.iterations == replay.optimizer.iterations
