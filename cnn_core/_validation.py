@@ -86,10 +86,9 @@ def _convert(value, name, dtype):
         raise TypeError(f"{name} must be real numbers; got complex values (dtype {array.dtype}).")
     if kind not in "biuf":
         raise TypeError(f"{name} must be numbers; got an array of dtype {array.dtype}.")
-    if kind == "f" and array.dtype.itemsize > dtype.itemsize:
-        with numpy.errstate(over="ignore"):         # too large for float32: reported as not finite
-            return numpy.ascontiguousarray(array, dtype=dtype)
-    return numpy.ascontiguousarray(array, dtype=dtype)
+    with numpy.errstate(over="ignore"):             # too large for float32: reported as not finite
+        # (ascontiguousarray makes a number 1-D; keep the shape the user gave, for messages)
+        return numpy.ascontiguousarray(array, dtype=dtype).reshape(array.shape)
 
 
 _ALL_FINITE = {numpy.dtype(numpy.float64): kernels.all_finite["double"],
@@ -110,6 +109,9 @@ def rows(value, name, width, what, dtype):
         return array.reshape(1, width)
     if array.ndim == 2 and array.shape[1] == width and array.shape[0] >= 1:
         return array
+    if array.ndim == 2 and array.shape[1] == width:           # no rows
+        raise ValueError(f"{name} must have {width} columns ({what}) and at least one row; got "
+                         f"shape {array.shape}, which has no rows.")
     if array.ndim == 2 and array.shape[0] == width and array.shape[1] == 1:
         hint = f" Pass one sample as a 1-D array of {width} values, or N samples as rows (N, {width})."
     else:

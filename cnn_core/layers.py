@@ -13,6 +13,7 @@ import numpy
 from . import _validation as check
 from . import activations
 from ._dispatch import kernels as _compiled
+from ._interrupts import StepLock
 from .book import DivergenceError
 
 __all__ = ["Dense", "INITS"]
@@ -69,23 +70,31 @@ class Dense:
     next call overwrites (copy them to keep them). ``W``, ``b``, ``dW``, ``db`` read as read-only
     copies; assign ``W`` and ``b`` to change them. ``parameters()`` and ``gradients()`` give the
     live arrays, for optimizers: ``SGD(0.1).update(layer.parameters(), layer.gradients())``.
+
+    A layer given to a :class:`~cnn_core.Network` belongs to it (no other network may take it
+    while that one exists) and locks with it: an assignment to ``W`` or ``b`` waits for a fit in
+    progress, ``forward`` and the getters for the batch in progress.
     """
 
     def __init__(self, n_in, n_out, activation="sigmoid", *, bias=True, init="xavier", slope=1.0,
                  dtype=numpy.float64, seed=None):
-        n_in = check.positive_int(n_in, "n_in")
-        n_out = check.positive_int(n_out, "n_out")
-        act = activations.get(activation)
-        bias = check.boolean(bias, "bias")
-        slope = check.positive_float(slope, "slope")
-        if slope != 1 and not act.has_slope:
-            raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
-                             f"activation {act.name!r}.")
-        dtype = check.float_dtype(dtype)
-        std = init_std(init, n_in, n_out)
+        n_in, n_out, act, bias, slope, dtype, std = _checked(n_in, n_out, activation, bias, init,
+                                                             slope, dtype)
         normal = check.normal_sampler(seed)
         W = normal(0.0, std, (n_in, n_out))
         self._setup(n_in, n_out, act, bias, slope, dtype, init, W, None)
+
+    @classmethod
+    def _from_parameters(cls, n_in, n_out, activation, bias, init, slope, dtype, W, b):
+        """A layer with the given parameters (a saved network's), every argument checked as by
+        the constructor; W (n_in, n_out) and b (n_out,) finite, of `dtype`."""
+        n_in, n_out, act, bias, slope, dtype, _ = _checked(n_in, n_out, activation, bias, init,
+                                                           slope, dtype)
+        W = check.matrix(W, "W", (n_in, n_out), dtype)
+        b = check.matrix(b, "b", (n_out,), dtype) if bias else None
+        layer = cls.__new__(cls)
+        layer._setup(n_in, n_out, act, bias, slope, dtype, init, W, b)
+        return layer
 
     def _setup(self, n_in, n_out, act, bias, slope, dtype, init, W, b):
         self._n_in, self._n_out = n_in, n_out
@@ -111,7 +120,12 @@ class Dense:
         self._Yfull = self._Zfull = self._dZfull = self._dXfull = self._Xfull = None
         self._no_dX = numpy.zeros((0, n_in), dtype)
         self._X = None                                      # the input of the last forward
-        self._lock = threading.RLock()
+        # _training serializes changes of the parameters (assignment; a network's fit), _lock
+        # guards parameters and buffers for one call. A Network that takes the layer replaces
+        # both with its own, so that the layer and the network are locked together.
+        self._training = threading.RLock()
+        self._lock = StepLock()
+        self._owner = None                                  # weak reference to its Network
 
     # ---------------------------------------------------------------- description
 
@@ -134,18 +148,20 @@ class Dense:
     @property
     def W(self):
         """Weights (n_in, n_out): a read-only copy. Assign to change them (validated)."""
-        return _read_only(self._W.copy())
+        with self._lock:
+            return _read_only(self._W.copy())
 
     @W.setter
     def W(self, value):
         array = check.matrix(value, "W", self._W.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             numpy.copyto(self._W, array)
 
     @property
     def b(self):
         """Biases (n_out,): a read-only copy, or None without bias. Assign to change them."""
-        return _read_only(self._b.copy()) if self._bias else None
+        with self._lock:
+            return _read_only(self._b.copy()) if self._bias else None
 
     @b.setter
     def b(self, value):
@@ -153,18 +169,20 @@ class Dense:
             raise ValueError("this layer has no bias (it was made with bias=False); make it "
                              "with bias=True to have one.")
         array = check.matrix(value, "b", self._b.shape, self._dtype)
-        with self._lock:
+        with self._training, self._lock:
             numpy.copyto(self._b, array)
 
     @property
     def dW(self):
         """Gradient of W set by the last backward: a read-only copy."""
-        return _read_only(self._dW.copy())
+        with self._lock:
+            return _read_only(self._dW.copy())
 
     @property
     def db(self):
         """Gradient of b set by the last backward: a read-only copy (None without bias)."""
-        return _read_only(self._db.copy()) if self._bias else None
+        with self._lock:
+            return _read_only(self._db.copy()) if self._bias else None
 
     def parameters(self):
         """The live parameter arrays [W, b] (or [W]), for an optimizer to update in place."""
@@ -254,6 +272,22 @@ class Dense:
             K.dense_backward(self._X, self._W, self._Y, dY, self._act.code, self._slope,
                              self._dZ, self._dW, self._db, dX)
         return dX
+
+
+def _checked(n_in, n_out, activation, bias, init, slope, dtype):
+    """The constructor's arguments checked: (n_in, n_out, Activation, bias, slope, dtype, the
+    initial weights' standard deviation)."""
+    n_in = check.positive_int(n_in, "n_in")
+    n_out = check.positive_int(n_out, "n_out")
+    act = activations.get(activation)
+    bias = check.boolean(bias, "bias")
+    slope = check.positive_float(slope, "slope")
+    if slope != 1 and not act.has_slope:
+        raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
+                         f"activation {act.name!r}.")
+    dtype = check.float_dtype(dtype)
+    std = init_std(init, n_in, n_out)
+    return n_in, n_out, act, bias, slope, dtype, std
 
 
 def _read_only(array):

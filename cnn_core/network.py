@@ -29,7 +29,8 @@ from . import activations
 from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
-from .book import DivergenceError, _read_npz, _scalar
+from . import _interrupts, _npzfile
+from .book import DivergenceError, FitInterrupted, _scalar
 from .layers import Dense
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
@@ -106,7 +107,14 @@ class Network:
     accuracy only for n_out >= 2).
 
     The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
-    what a layer cached from an earlier ``forward``.
+    what a layer cached from an earlier ``forward``. A layer belongs to one network (while that
+    network exists) and is locked with it.
+
+    Threads: the kernels run without the GIL. Fits of one network, and assignments to its
+    optimizer and to its layers' ``W`` and ``b``, run one after the other; ``predict``, ``loss``,
+    ``save`` etc. from another thread wait for the batch in progress and see the parameters
+    between two whole batches. Ctrl-C during ``fit`` stops at a batch boundary
+    (:class:`cnn_core.FitInterrupted`).
     """
 
     def __init__(self, layers, loss="squared_error", optimizer=None, backend="cython"):
@@ -124,11 +132,19 @@ class Network:
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]
         self._grads = [layer._grads for layer in layers]
-        self._lock = threading.RLock()
+        # _training serializes fit (and assignments to the layers' W, b, and of the optimizer);
+        # _lock guards parameters, buffers, optimizer state and history for one step, so that a
+        # predict from another thread waits for one batch and sees whole batches' updates.
+        # The layers take both (see _claim).
+        self._training = threading.RLock()
+        self._lock = _interrupts.StepLock()
         self._optimizer = None
         self._adopt(optimizer)
         self.history = _new_history()
         self._xb = self._tb = None          # row-gathering buffers of shuffled fit
+        # samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds
+        self._per_call = max(1, FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
+        self._claim(layers)
 
     # ---------------------------------------------------------------- description
 
@@ -148,6 +164,14 @@ class Network:
     def optimizer(self, value):
         self._adopt(_make_optimizer(value))
 
+    def _claim(self, layers):
+        """Make the layers this network's: they lock with its locks from now on."""
+        me = weakref.ref(self)
+        for layer in layers:
+            with layer._training, layer._lock:
+                layer._owner = me
+                layer._training, layer._lock = self._training, self._lock
+
     def _adopt(self, optimizer):
         owner = getattr(optimizer, "_owner", None)
         owner = owner() if owner is not None else None
@@ -159,7 +183,7 @@ class Network:
                 s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
             raise ValueError("this optimizer has state (velocities, averages) made for other "
                              "parameters than this network's; give the network a new optimizer.")
-        with self._lock:
+        with self._training, self._lock:
             optimizer._bind(self._K)
             optimizer._owner = weakref.ref(self)
             if self._optimizer is not None and self._optimizer is not optimizer:
@@ -186,6 +210,16 @@ class Network:
 
         Non-finite values raise :class:`cnn_core.DivergenceError`; the network then keeps its
         last finite parameters (those before the failing batch's update).
+
+        Ctrl-C stops training at the next batch boundary (after the batch in progress; for
+        per-sample SGD within a few milliseconds) and raises :class:`cnn_core.FitInterrupted`, a
+        KeyboardInterrupt whose ``samples_seen`` counts the samples of the batches applied in
+        this call, over all its epochs: parameters and optimizer are exactly those of training on
+        them, never a batch applied to some layers only. ``history`` holds the epochs completed.
+
+        Threads: fits of one network (and assignments to its layers' W and b) run one after the
+        other. ``predict``, ``loss`` etc. called from another thread during a fit wait for the
+        batch in progress and see the parameters between two whole batches.
         """
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
@@ -207,50 +241,81 @@ class Network:
 
         N = len(X)
         B = min(batch_size, N)
-        with self._lock, _quiet():
-            if shuffle and (self._xb is None or self._xb.shape[0] < B or self._xb.shape[1] != X.shape[1]):
-                self._xb = numpy.empty((B, X.shape[1]), self._dtype)
-                self._tb = numpy.empty((B, T.shape[1]), self._dtype)
-            per_sample = B == 1 and self._plain_sgd()
-            for epoch in range(epochs):
-                order = rng.permutation(N) if shuffle else None
-                saved = self._snapshot()
-                lr = self._optimizer.lr
-                if per_sample:       # whole runs of samples in one kernel call
-                    loss_sum, correct, failed, failure = self._train_samples(
-                        X, T, order if order is not None else numpy.arange(N))
-                else:
-                    loss_sum, correct, failed, failure = 0.0, 0, -1, None
-                    for step, start in enumerate(range(0, N, B)):
-                        xb, tb = self._batch(X, T, order, start, min(start + B, N))
-                        loss, right, failure = self._train_step(xb, tb)
+        seen = 0                    # samples of the batches applied in this call
+        try:
+            with self._training, _interrupts.DeferredInterrupts() as interrupts, _quiet():
+                per_sample = B == 1 and self._plain_sgd()
+                # per-sample SGD: many samples per kernel call, a few milliseconds of work
+                rows = self._samples_per_call() if per_sample else B
+                if shuffle and not per_sample and (self._xb is None or self._xb.shape[0] < B
+                                                   or self._xb.shape[1] != X.shape[1]):
+                    self._xb = numpy.empty((B, X.shape[1]), self._dtype)
+                    self._tb = numpy.empty((B, T.shape[1]), self._dtype)
+                for epoch in range(epochs):
+                    order = rng.permutation(N) if shuffle else (numpy.arange(N) if per_sample else None)
+                    with self._lock:
+                        saved = self._snapshot()
+                        lr = self._optimizer.lr
+                    loss_sum, correct, failure = 0.0, 0, None
+                    for step, start in enumerate(range(0, N, rows)):
+                        stop = min(start + rows, N)
+                        # one whole step (batch, or run of samples) at a time under the lock:
+                        # other threads see the parameters between steps, never within one
+                        with self._lock:
+                            if per_sample:
+                                loss, right, failed, failure = self._train_samples(X, T, order[start:stop])
+                                failed += start
+                            else:
+                                xb, tb = self._batch(X, T, order, start, stop)
+                                loss, right, failure = self._train_step(xb, tb)
+                                failed = step
+                            if failure is not None:
+                                self._recover(failure, saved, X, T, order, B, failed, per_sample)
                         if failure is not None:
-                            failed = step
                             break
                         loss_sum += loss
                         correct += right
-                if failure is not None:
-                    self._recover(failure, saved, X, T, order, B, failed, per_sample)
-                    raise DivergenceError(
-                        f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
-                        f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
-                        f"parameters, from before that batch. Try a smaller learning rate "
-                        f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
-                logs = {"loss": loss_sum / N,
-                        "accuracy": correct / N if self.n_out >= 2 else float("nan"),
-                        "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
-                if validation_data is not None:
-                    v_loss, v_correct = self._evaluate(Xv, Tv)
-                    logs["val_loss"] = v_loss / len(Xv)
-                    if self.n_out >= 2:
-                        logs["val_accuracy"] = v_correct / len(Xv)
-                for key, value in logs.items():
-                    self.history[key].append(value)
-                stop = False
-                for callback in callbacks:
-                    stop |= callback(self, epoch + 1, dict(logs)) is True
-                if stop:
-                    break
+                        seen += stop - start
+                        interrupts.check()          # Ctrl-C raises here, between whole steps
+                        self._lock.let_waiting_in()
+                    if failure is not None:
+                        raise DivergenceError(
+                            f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
+                            f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
+                            f"parameters, from before that batch. Try a smaller learning rate "
+                            f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
+                    logs = {"loss": loss_sum / N,
+                            "accuracy": correct / N if self.n_out >= 2 else float("nan"),
+                            "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
+                    if validation_data is not None:
+                        try:
+                            v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check)
+                        except DivergenceError:
+                            with self._lock:
+                                largest = max(float(numpy.abs(p).max()) for p in self._params)
+                            raise DivergenceError(
+                                f"Training diverged at epoch {epoch + 1}: the forward pass of the "
+                                f"validation data is not finite (the parameters have grown to "
+                                f"{largest:.3g}, or the validation inputs are too large); the "
+                                f"network keeps its parameters from the end of that epoch, which "
+                                f"are finite. Try a smaller learning rate (now "
+                                f"{self._optimizer.lr:g}) or inputs scaled to about [0, 1].") from None
+                        logs["val_loss"] = v_loss / len(Xv)
+                        if self.n_out >= 2:
+                            logs["val_accuracy"] = v_correct / len(Xv)
+                    with self._lock:
+                        for key, value in logs.items():
+                            self.history[key].append(value)
+                    interrupts.check()
+                    if callbacks:
+                        halt = False
+                        with interrupts.paused():   # the user's code: Ctrl-C as usual
+                            for callback in callbacks:
+                                halt |= callback(self, epoch + 1, dict(logs)) is True
+                        if halt:
+                            break
+        except KeyboardInterrupt:
+            raise _interrupted(seen, N) from None
         return self
 
     def _batch(self, X, T, order, start, stop):
@@ -341,12 +406,18 @@ class Network:
         opt = self._optimizer
         return isinstance(opt, _optimizers.SGD) and type(opt)._step is _optimizers.SGD._step
 
+    def _samples_per_call(self):
+        """Samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds."""
+        return self._per_call
+
     def _train_samples(self, X, T, order):
         """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
         row, many samples per kernel call. Returns (summed loss, correct, failed position or -1,
         what was not finite or None)."""
         opt = self._optimizer
         layers = self._layers
+        for layer in layers:
+            layer._X = None          # the layers will hold no forward pass that backward could use
         if opt._state is None:
             opt._state = [opt._new_state(p) for p in self._params]
         for i, layer in enumerate(layers):
@@ -359,7 +430,7 @@ class Network:
         bias = numpy.array([layer.bias for layer in layers], numpy.intp)
         lists = ([l._Yfull for l in layers], [l._Zfull for l in layers], [l._dZfull for l in layers],
                  [l._dXfull if i else l._no_dX for i, l in enumerate(layers)])
-        per_call = max(1, FIT_CHUNK_WORK // int(3 * (sizes[:-1] * sizes[1:]).sum()))
+        per_call = self._samples_per_call()
         loss_sum, correct = 0.0, 0
         for a in range(0, len(order), per_call):
             part = order[a:a + per_call]
@@ -375,8 +446,6 @@ class Network:
                 opt.iterations += failed + (kind == STEP_UPDATE)
                 return loss_sum, correct, a + failed, FAILURES[kind]
             opt.iterations += len(part)
-        for layer in layers:
-            layer._X = None          # the layers hold no forward pass that backward could use
         return loss_sum, correct, -1, None
 
     # ---------------------------------------------------------------- using the network
@@ -418,11 +487,16 @@ class Network:
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
-    def _evaluate(self, X, T):
-        """(summed loss, correct rows) over X, T in chunks, through the training path."""
+    def _evaluate(self, X, T, between=None):
+        """(summed loss, correct rows) over X, T in chunks, through the training path; calls
+        `between()` after each chunk when given."""
         total, correct = 0.0, 0
         for a in range(0, len(X), EVAL_CHUNK_ROWS):
-            loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS], T[a:a + EVAL_CHUNK_ROWS])
+            with self._lock:
+                loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS],
+                                                         T[a:a + EVAL_CHUNK_ROWS])
+            if between is not None:
+                between()
             if not finite:
                 raise DivergenceError("the network's values are not finite, because its parameters "
                                       "are not (training diverged) or the inputs are too large.")
@@ -504,68 +578,98 @@ class Network:
 
     @classmethod
     def load(cls, path, backend="cython"):
-        """Read a network written by :meth:`save`, on ``backend``. Never unpickles; a file that
-        is not a valid network raises ValueError naming the file and the problem."""
+        """Read a network written by :meth:`save`, on ``backend``. Never unpickles, and trusts
+        nothing the file says: a file that is not a valid network (truncated, corrupted, holding
+        objects, or whose parts do not match) raises ValueError naming the file and the problem."""
         backend = check.choice(backend, "backend", BACKENDS)
-        fields = _read_npz(path, ("kind", "format_version", "config"))
+        name = _npzfile.path_name(path)
+        what = "cnn_core Network file"
+        fields = _npzfile.read_npz(name, ("kind", "format_version", "config"), what)
 
         def bad(problem):
-            return ValueError(f"{os.fspath(path)}: not a valid cnn_core Network file: {problem}.")
+            return ValueError(f"{name}: not a valid {what}: {problem}.")
 
-        if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
-            raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
+        kind = fields["kind"]
+        if kind.shape != () or kind.dtype.kind != "U" or str(kind) != FILE_KIND:
+            raise bad(f"kind is {_short(kind)}, expected {FILE_KIND!r}")
         version = _scalar(fields["format_version"], int, bad, "format_version")
         if version != FORMAT_VERSION:
             raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
         try:
-            config = json.loads(str(fields["config"]))
-            dtype = check.float_dtype(config["dtype"])
-            names = [f"layer{i}_{w}" for i, spec in enumerate(config["layers"])
-                     for w in ("W", "b") if w == "W" or spec["bias"]]
-            opt_spec = config["optimizer"]
-            counts = opt_spec["state"]
+            text = fields["config"]
+            if text.shape != () or text.dtype.kind != "U":
+                raise ValueError(f"config must be a JSON text; got {_short(text)}")
+            config = _field(json.loads(str(text)), "config", dict)
+            dtype = check.float_dtype(_field(config.get("dtype"), "dtype", str))
+            specs = _field(config.get("layers"), "layers", list)
+            if not specs:
+                raise ValueError("it has no layers")
+            specs = [_field(spec, f"layers[{i}]", dict) for i, spec in enumerate(specs)]
+            opt_spec = _field(config.get("optimizer"), "optimizer", dict)
+            counts = opt_spec.get("state")
+            if counts is not None:
+                counts = _field(counts, "optimizer state", list)
+                if not all(type(n) is int and 0 <= n <= 16 for n in counts):
+                    raise ValueError(f"optimizer state must list array counts; got {_short(counts)}")
+            names = [f"layer{i}_{w}" for i, spec in enumerate(specs)
+                     for w in ("W", "b") if w == "W" or spec.get("bias") is True]
             names += [f"optimizer{i}_{j}" for i, n in enumerate(counts or []) for j in range(n)]
-            arrays = _read_npz(path, names)
+            arrays = _npzfile.read_npz(name, names, what)
+            for key, array in arrays.items():
+                if array.dtype != dtype:
+                    raise ValueError(f"{key} is {array.dtype}, the file says {dtype.name}")
             layers = []
-            for i, spec in enumerate(config["layers"]):
-                layer = Dense.__new__(Dense)
-                n_in = check.positive_int(spec["n_in"], "n_in")
-                n_out = check.positive_int(spec["n_out"], "n_out")
-                act = activations.get(spec["activation"])
-                bias = check.boolean(spec["bias"], "bias")
-                slope = check.positive_float(spec["slope"], "slope")
-                W = check.matrix(arrays[f"layer{i}_W"], f"layer {i} W", (n_in, n_out), dtype)
-                b = check.matrix(arrays[f"layer{i}_b"], f"layer {i} b", (n_out,), dtype) if bias else None
-                for name in (f"layer{i}_W", f"layer{i}_b"):
-                    if name in arrays and arrays[name].dtype != dtype:
-                        raise ValueError(f"{name} is {arrays[name].dtype}, the file says {dtype.name}")
-                layer._setup(n_in, n_out, act, bias, slope, dtype, spec["init"], W, b)
-                layers.append(layer)
-            opt_cls = _optimizers.OPTIMIZERS.get(opt_spec["name"])
+            for i, spec in enumerate(specs):
+                try:
+                    layers.append(Dense._from_parameters(
+                        spec.get("n_in"), spec.get("n_out"), spec.get("activation"),
+                        spec.get("bias"), spec.get("init"), spec.get("slope"), dtype,
+                        arrays[f"layer{i}_W"], arrays.get(f"layer{i}_b")))
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"layer {i}: {str(exc).rstrip('.')}") from None
+            opt_cls = _optimizers.OPTIMIZERS.get(_field(opt_spec.get("name"), "optimizer name", str))
             if opt_cls is None:
                 raise ValueError(f"unknown optimizer {opt_spec['name']!r}")
-            optimizer = opt_cls.from_config(opt_spec["config"])
-            net = cls(layers, loss=config["loss"], optimizer=optimizer, backend=backend)
+            optimizer = opt_cls.from_config(_field(opt_spec.get("config"), "optimizer config", dict))
+            net = cls(layers, loss=config.get("loss"), optimizer=optimizer, backend=backend)
+            iterations = opt_spec.get("iterations")
+            if (isinstance(iterations, bool) or not isinstance(iterations, int)
+                    or not 0 <= iterations < 2 ** 62):
+                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
             state = None
             if counts is not None:
-                if len(counts) != len(layers):
-                    raise ValueError("the optimizer state does not match the layers")
+                slots = len(optimizer.state_names)
+                if len(counts) != len(layers) or any(n != slots for n in counts):
+                    raise ValueError(f"the optimizer state holds {counts} arrays; "
+                                     f"{type(optimizer).__name__} keeps {slots} per layer for "
+                                     f"{len(layers)} layers")
                 state = []
                 for i, n in enumerate(counts):
-                    slot = [numpy.asarray(arrays[f"optimizer{i}_{j}"]) for j in range(n)]
-                    if any(a.shape != net._params[i].shape or a.dtype != dtype for a in slot):
-                        raise ValueError(f"optimizer state {i} does not match layer {i}")
+                    slot = [arrays[f"optimizer{i}_{j}"] for j in range(n)]
+                    for j, a in enumerate(slot):
+                        if a.shape != net._params[i].shape:
+                            raise ValueError(f"optimizer state {i} does not match layer {i}")
+                        if not numpy.isfinite(a).all():
+                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
+                                             f"is not finite")
+                        if optimizer.state_names[j] in _optimizers.NONNEGATIVE_STATE and a.min() < 0:
+                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
+                                             f"has negative values")
                     state.append(slot)
-            iterations = opt_spec["iterations"]
-            if not isinstance(iterations, int) or iterations < 0:
-                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
             optimizer._set_state((iterations, state))
             history = _new_history()
-            for key, values in dict(config.get("history", {})).items():
-                if key in history:
-                    history[key] = [float(v) for v in values]
+            saved = _field(config.get("history", {}), "history", dict)
+            for key in history:
+                values = _field(saved.get(key, []), f"history {key!r}", list)
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                    raise ValueError(f"history {key!r} must hold numbers")
+                history[key] = [float(v) for v in values]
+            if len({len(v) for v in history.values()}) != 1:
+                raise ValueError("the history's lists differ in length")
             net.history = history
-        except (TypeError, ValueError, KeyError, IndexError, json.JSONDecodeError) as exc:
+        except _npzfile.FileError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
             raise bad(str(exc).rstrip(".")) from None
         return net
 
@@ -582,7 +686,16 @@ class Network:
         if value is None or isinstance(value, (str, bytes)):
             raise TypeError(f"{name} must be numbers (target rows or integer labels); got "
                             f"{type(value).__name__}.")
-        array = numpy.asarray(value)
+        try:
+            array = numpy.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} must be a rectangular array of numbers (target rows or "
+                             f"integer labels); {exc}") from None
+        if array.dtype.kind == "c":
+            raise TypeError(f"{name} must be real numbers; got complex values (dtype {array.dtype}).")
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numbers (target rows or integer labels); got an "
+                            f"array of dtype {array.dtype}.")
         if array.ndim == 1 and O >= 2 and array.dtype.kind in "iu":
             if len(array) != n_rows:
                 raise ValueError(f"{name} has {len(array)} label(s) but X has {n_rows} row(s); "
@@ -615,6 +728,30 @@ class Network:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+def _interrupted(seen, n_rows):
+    """The FitInterrupted of a fit stopped after `seen` samples of data with `n_rows` rows."""
+    epochs, rest = divmod(seen, n_rows)
+    where = (f"{epochs} whole epoch{'s' if epochs != 1 else ''}" +
+             (f" and {rest} samples of the next" if rest else ""))
+    return FitInterrupted(f"fit interrupted after {seen} samples ({where}); the network holds the "
+                          f"training of exactly those samples, in whole batches.", seen)
+
+
+def _field(value, name, kind):
+    """`value` if it is of type `kind` (a part of a saved file's configuration)."""
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ValueError(f"{name} must be a JSON {_JSON_NAMES[kind]}; got {_short(value)}")
+    return value
+
+
+_JSON_NAMES = {dict: "object", list: "array", str: "string"}
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
@@ -650,6 +787,11 @@ def _check_layers(layers):
     for i, layer in enumerate(layers):
         if not isinstance(layer, Dense):
             raise TypeError(f"layers[{i}] must be a cnn_core.layers.Dense; got {type(layer).__name__}.")
+        owner = layer._owner() if layer._owner is not None else None
+        if owner is not None:
+            raise ValueError(f"layers[{i}] already belongs to another Network (a layer holds its "
+                             f"network's batch values and is locked with it); give each network "
+                             f"its own layers, e.g. a new Dense with W and b copied.")
         for j in range(i):
             if layers[j] is layer:
                 raise ValueError(f"layers[{i}] is the same object as layers[{j}]; each position "

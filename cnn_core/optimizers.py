@@ -380,6 +380,9 @@ class Adam(Optimizer):
         return super().from_config(config)
 
 
+# state that is a sum or an average of squares: never negative (a saved file is checked for it)
+NONNEGATIVE_STATE = ("sum", "square_avg", "exp_avg_sq")
+
 _EMPTY = {dtype: numpy.zeros(0, dtype) for dtype in check.FLOAT_DTYPES}
 
 OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}

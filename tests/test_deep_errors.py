@@ -112,6 +112,13 @@ GOOD_Y = [0, 1, 2]
     (None, GOOD_Y, TypeError, r"X must be numbers"),
     (X4, None, TypeError, r"T must be numbers \(target rows or integer labels\); got NoneType"),
     (X4, "012", TypeError, r"T must be numbers"),
+    # these used to give NumPy's message without the argument, a hint about labels for complex or
+    # text values, "must have 4 columns" for an array with 4 columns and no rows, shape (1,) for 0.5
+    (X4, [[1, 0, 0], [0, 1]], ValueError, r"T must be a rectangular array of numbers \(target rows or integer labels\); setting an array"),
+    (X4, numpy.array([1j, 0, 0]), TypeError, r"T must be real numbers; got complex values \(dtype complex128\)"),
+    (X4, numpy.array(["0", "1", "2"]), TypeError, r"T must be numbers \(target rows or integer labels\); got an array of dtype <U1"),
+    (numpy.zeros((0, 4)), GOOD_Y, ValueError, r"X must have 4 columns \(n_in of the first layer\) and at least one row; got shape \(0, 4\), which has no rows"),
+    (0.5, GOOD_Y, ValueError, r"X must have 4 values \(n_in of the first layer\); got shape \(\)\."),
 ])
 def test_bad_training_data(backend, X, T, error, match):
     net = classifier(backend)

@@ -294,3 +294,67 @@ def test_per_sample_kernel_equals_the_step_by_step_path(backend, loss, hidden, k
     assert fast.optimizer.iterations == slow.optimizer.iterations == 75
     if kwargs:
         assert_array_equal(fast.optimizer._state[0][0], slow.optimizer._state[0][0])
+
+
+def test_divergence_seen_on_the_validation_data_says_the_epoch_and_what_to_try(backend):
+    """Training stays finite, the validation data's forward pass does not: a DivergenceError
+    naming the epoch with advice (it used to be the generic message of predict), and the
+    network keeps its finite parameters of the end of that epoch."""
+    X, y = data(n=12)
+    net, twin = make(backend), make(backend)
+    for n in (net, twin):
+        n.layers[0].W = numpy.full((6, 8), 0.5)           # 6 inputs of 1e308: Z = 3e308, not finite
+    with pytest.raises(cnn_core.DivergenceError,
+                       match=r"^Training diverged at epoch 1: the forward pass of the validation data is "
+                             r"not finite \(the parameters have grown to \d.*, or the validation inputs "
+                             r"are too large\); the network keeps its parameters from the end of that "
+                             r"epoch, which are finite\. Try a smaller learning rate \(now 0\.1\)"):
+        net.fit(X, y, epochs=3, batch_size=4, shuffle=False, validation_data=(numpy.full_like(X, 1e308), y))
+    twin.fit(X, y, epochs=1, batch_size=4, shuffle=False)
+    assert all(numpy.array_equal(p, q) for p, q in zip(params(net), params(twin)))
+    assert net.history["loss"] == []
+
+
+@pytest.mark.parametrize("make_opt, dtype, batch_size", [
+    (lambda: Adam(1e17), numpy.float32, 4),
+    (lambda: RMSprop(1e36), numpy.float32, 1),
+    (lambda: AdaGrad(1e300), numpy.float64, 3),
+    (lambda: SGD(ExponentialDecay(1e30, 0.5, decay_steps=3), momentum=0.9), numpy.float64, 1),
+    (lambda: SGD(1e25), numpy.float32, 20),
+], ids=["Adam float32", "RMSprop float32 per sample", "AdaGrad float64", "SGD schedule per sample", "SGD whole batch"])
+def test_divergence_with_any_optimizer_keeps_the_last_finite_parameters(backend, make_opt, dtype, batch_size):
+    """Whatever the optimizer and path (per-sample kernel, mini-batches, whole batch), a rate
+    that blows the parameters up gives a DivergenceError naming the epoch and batch, with
+    advice, and the network keeps the parameters (and optimizer state) from before that batch:
+    those of a twin trained exactly up to it."""
+    rng = numpy.random.default_rng(3)
+    X, T = (rng.random((20, 6)) * 10).astype(dtype), (rng.random((20, 4)) * 100).astype(dtype)
+
+    def net_():
+        return cnn_core.Network([Dense(6, 8, "relu", seed=0, dtype=dtype), Dense(8, 4, "identity", seed=1, dtype=dtype)],
+                                optimizer=make_opt(), backend=backend)
+    net = net_()
+    with pytest.raises(cnn_core.DivergenceError) as info:
+        net.fit(X, T, epochs=50, batch_size=batch_size, shuffle=False)
+    message = str(info.value)
+    match = re.match(r"Training diverged at epoch (\d+) \(non-finite (values in the forward pass|loss|parameters "
+                     r"after the update) at batch (\d+) of (\d+)\); the network keeps its last finite parameters, "
+                     r"from before that batch\. Try a smaller learning rate \(now \S+\) or inputs scaled to about "
+                     r"\[0, 1\]\.$", message)
+    assert match, message
+    epoch, batch, batches = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    assert batches == -(-20 // batch_size)
+    assert all(numpy.isfinite(p).all() for p in params(net))
+    assert all(numpy.isfinite(a).all() for slot in (net.optimizer._state or []) for a in slot)
+    twin = net_()
+    if epoch > 1:
+        twin.fit(X, T, epochs=epoch - 1, batch_size=batch_size, shuffle=False)
+    if batch > 1:
+        twin.fit(X[:(batch - 1) * batch_size], T[:(batch - 1) * batch_size], batch_size=batch_size, shuffle=False)
+    assert all(numpy.array_equal(p, q) for p, q in zip(params(net), params(twin)))
+    assert net.optimizer.iterations == twin.optimizer.iterations
+    assert len(net.history["loss"]) == epoch - 1
+    try:                                    # the last finite parameters may still be huge:
+        assert numpy.isfinite(net.predict(X[:1])).all()     # finite outputs, or an error saying so
+    except cnn_core.DivergenceError as exc:
+        assert "not finite" in str(exc)
