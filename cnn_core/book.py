@@ -13,6 +13,7 @@ import time
 
 import numpy
 
+from . import _npzfile
 from . import _validation as check
 from . import activations
 from ._dispatch import default_threads, kernels
@@ -323,11 +324,13 @@ class neuralNetwork:
     def load(cls, path, *, n_threads=None):
         """Read a network written by :meth:`save`. Never unpickles; a file that is not a valid
         network raises ValueError naming the file and the problem."""
-        fields = _read_npz(path, ("kind", "format_version", "inodes", "hnodes", "onodes", "lr",
-                                  "dtype", "activation", "wih", "who"))
+        name = _npzfile.path_name(path)
+        fields = _npzfile.read_npz(name, ("kind", "format_version", "inodes", "hnodes", "onodes",
+                                          "lr", "dtype", "activation", "wih", "who"),
+                                   "cnn_core network file")
 
         def bad(problem):
-            return ValueError(f"{os.fspath(path)}: not a valid cnn_core network file: {problem}.")
+            return _npzfile.FileError(f"{name}: not a valid cnn_core network file: {problem}.")
 
         if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
             raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
@@ -525,23 +528,3 @@ def _scalar(array, kind, bad, name):
     if array.shape != () or array.dtype.kind not in ("iu" if kind is int else "iuf"):
         raise bad(f"{name} must be a single {'integer' if kind is int else 'number'}, got {array!r}")
     return kind(array)
-
-
-def _read_npz(path, keys):
-    """The arrays `keys` of the .npz file at `path`, loaded without pickle; ValueError naming the
-    file when it is missing pieces, truncated, corrupted or holds objects."""
-    import zipfile
-    name = os.fspath(path)
-    try:
-        data = numpy.load(path, allow_pickle=False)
-        if not isinstance(data, numpy.lib.npyio.NpzFile):
-            raise ValueError("it is not an .npz archive")
-        with data:
-            missing = [k for k in keys if k not in data.files]
-            if missing:
-                raise ValueError(f"it lacks {missing}")
-            return {k: data[k] for k in keys}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{name}: not a valid cnn_core network file: {str(exc).rstrip('.')}.") from None

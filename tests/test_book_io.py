@@ -83,3 +83,24 @@ def test_refuses_truncated_and_foreign_files(tmp_path):
         cnn_core.neuralNetwork.load(tmp_path / "plain.npy")
     with pytest.raises(FileNotFoundError):
         cnn_core.neuralNetwork.load(tmp_path / "missing.npz")
+
+
+def test_a_header_declaring_a_huge_array_is_refused_without_allocating(tmp_path):
+    """numpy.load would allocate the 10**13 values a member's header declares (MemoryError);
+    the header must agree with what the archive holds."""
+    import io
+    import zipfile
+    net = cnn_core.neuralNetwork(4, 2, 3, 0.1)
+    net.save(tmp_path / "good.npz")
+    with zipfile.ZipFile(tmp_path / "good.npz") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = io.BytesIO()
+    numpy.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                     "shape": (10 ** 9, 10 ** 4)})
+    members["wih.npy"] = header.getvalue() + bytes(64)          # magic, header, 64 bytes of data
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"huge\.npz: not a valid cnn_core network file: wih is truncated "
+                                         r"or corrupted: its header declares 80000000000000 bytes"):
+        cnn_core.neuralNetwork.load(tmp_path / "huge.npz")
