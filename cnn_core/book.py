@@ -101,6 +101,7 @@ class neuralNetwork:
         self._dtype = dtype
         self._activation = activations.get(activation, HIDDEN_ACTIVATIONS)
         self._n_threads = n_threads
+        self._auto_threads = None
         self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
         self._who = numpy.ascontiguousarray(who, dtype=dtype)
         # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
@@ -374,9 +375,11 @@ class neuralNetwork:
         n = self._n_threads or default_threads()
         if n is not None:
             return _FixedThreads(n)
-        big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
-        most = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
-        return _AdaptiveThreads((most, 1) if most > 1 else (1,))
+        if self._auto_threads is None:          # kept across fit() calls: what it learnt holds
+            big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
+            most = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
+            self._auto_threads = _AdaptiveThreads((most, 1) if most > 1 else (1,))
+        return self._auto_threads
 
     def _work_for(self, n_threads):
         """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""
