@@ -236,7 +236,8 @@ def _backend_text(net):
     if isinstance(net, cnn_core.neuralNetwork):
         plan = net._thread_plan()
         if hasattr(plan, "candidates") and len(plan.candidates) > 1:
-            return f"{cnn_core._isa} kernels, {' or '.join(map(str, plan.candidates))} threads (the faster)"
+            return (f"{cnn_core._isa} kernels, {' or '.join(map(str, sorted(plan.candidates)))} "
+                    f"threads, whichever is faster")
         threads = plan.next()
         return f"{cnn_core._isa} kernels, {threads} thread{'s' if threads > 1 else ''}"
     return "the NumPy version, its BLAS chooses the threads"

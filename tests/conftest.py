@@ -48,6 +48,7 @@ def data_dir():
     if d is None:
         pytest.skip("real data sets not found: set CNN_CORE_DATA to the folder holding mnist/, "
                     "fashion-mnist/ and iris/ (e.g. ../shared/datasets)")
+    os.environ.setdefault("CNN_CORE_DATA", str(d))      # for the scripts and CLI run as subprocesses
     return d
 
 
