@@ -1,10 +1,12 @@
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy
 import pytest
 
+import cnn_core
 from cnn_core import datasets
 
 DTYPES = [numpy.float64, numpy.float32]
@@ -69,3 +71,16 @@ def dtype(request):
 def backend(request):
     """The two backends of cnn_core.Network: compiled kernels and their NumPy twins."""
     return request.param
+
+
+# Subprocesses must import the cnn_core under test (in CI: the installed wheel), never the source
+# folder (which has no compiled kernels): its parent goes first on PYTHONPATH, and `python -c`
+# runs in a neutral folder because it puts the current folder first on sys.path.
+PACKAGE_PARENT = str(Path(cnn_core.__file__).resolve().parents[1])
+NEUTRAL_CWD = tempfile.gettempdir()
+
+
+def child_env(*first, **variables):
+    """os.environ with PYTHONPATH = `first` folders, then the cnn_core under test."""
+    path = [*first, PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, **variables, "PYTHONPATH": os.pathsep.join(filter(None, path))}

@@ -13,6 +13,8 @@ from numpy.testing import assert_array_equal
 import cnn_core
 from cnn_core._dispatch import kernels
 
+from conftest import NEUTRAL_CWD, child_env
+
 
 def data(n, inodes=784, onodes=10, seed=0):
     rng = numpy.random.default_rng(seed)
@@ -110,7 +112,7 @@ INTERRUPT = textwrap.dedent("""
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_ctrl_c_stops_fit_quickly_at_a_sample_boundary(activation):
     result = subprocess.run([sys.executable, "-c", INTERRUPT.format(activation=activation)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=child_env(), cwd=NEUTRAL_CWD)
     assert result.returncode == 0, result.stderr
     delay, seen = result.stdout.split()
     assert float(delay) < 0.2, f"took {delay} s to stop after SIGINT"

@@ -15,6 +15,8 @@ import cnn_core
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, Adam
 
+from conftest import NEUTRAL_CWD, child_env
+
 
 def data(n, n_in=784, n_out=10, seed=0):
     rng = numpy.random.default_rng(seed)
@@ -338,10 +340,8 @@ INTERRUPT = textwrap.dedent("""
 def test_ctrl_c_stops_fit_quickly_at_a_batch_boundary(batch, optimizer):
     """SIGINT to the process during a long fit: FitInterrupted within 0.2 s, and the parameters
     equal training on exactly the samples it reports (replayed in the same shuffled order)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(cnn_core.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-c", INTERRUPT.format(batch=batch, optimizer=optimizer)],
-                            capture_output=True, text=True, timeout=300, env=env)
+                            capture_output=True, text=True, timeout=300, env=child_env(), cwd=NEUTRAL_CWD)
     assert result.returncode == 0, result.stderr
     delay, seen = result.stdout.split()
     print(f"batch {batch}: stopped {delay} s after SIGINT, {seen} samples")

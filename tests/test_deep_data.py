@@ -14,6 +14,8 @@ from cnn_core import datasets
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, InverseTimeDecay
 
+from conftest import child_env
+
 ROOT = Path(__file__).resolve().parents[1]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 # matplotlib's compiled parts abort under a preloaded AddressSanitizer (its __cxa_throw
@@ -59,7 +61,7 @@ def matplotlib_blocker():
 
 def run_script(name, *args, data_dir=None):
     first = [str(matplotlib_blocker())] if UNDER_ASAN else []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(first + [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = child_env(*first)
     if data_dir is not None:
         env["CNN_CORE_DATA"] = str(data_dir)
     out = subprocess.run([sys.executable, str(ROOT / "python" / name), *args], env=env,
@@ -110,7 +112,7 @@ def test_scripts_run_without_matplotlib(tmp_path):
     blocker = tmp_path / "blocker" / "matplotlib"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('matplotlib blocked for this test')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker.parent), str(ROOT)]))
+    env = child_env(str(blocker.parent))
     out = subprocess.run([sys.executable, str(ROOT / "python" / "regression.py"), "--runs", "1", "--steps", "50",
                           "--plot", str(tmp_path / "r.png")], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

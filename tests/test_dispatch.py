@@ -8,6 +8,8 @@ import pytest
 
 from cnn_core import _dispatch
 
+from conftest import NEUTRAL_CWD, child_env
+
 CHECK = textwrap.dedent("""
     import numpy, cnn_core
     from cnn_core import reference, _dispatch
@@ -33,7 +35,7 @@ CHECK = textwrap.dedent("""
 
 def run(code, **env):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+                          env=child_env(**env), cwd=NEUTRAL_CWD, timeout=300)
 
 
 @pytest.mark.parametrize("isa", list(_dispatch.ISAS))
