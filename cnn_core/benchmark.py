@@ -7,8 +7,8 @@ installed), every ratio measured side by side in the same run.
 Each case is timed ``--repeats`` times, the repeats of all cases interleaved so that a busy
 moment of the machine does not fall on one case only. The table gives samples per second (median,
 min, max) and the ratio of the median to the NumPy version's median for the same operation
-("train" for per-sample training and fit) with the same number of threads ("auto", fit
-choosing its threads, is compared with the one-thread NumPy version).
+("train" for per-sample training and fit) with the same number of threads ("auto", train or
+fit choosing its threads, is compared with the one-thread NumPy version).
 """
 import argparse
 import os
@@ -87,15 +87,15 @@ def book_cases(sizes, n_train, n_predict, threads=(1, 2), numpy_train=None, only
             lambda: (lambda net: (lambda: net.query(Xp)))(numpy_net()))
     for dtype in ("float64", "float32"):
         Xd, Td, Xpd = X.astype(dtype), T.astype(dtype), Xp.astype(dtype)
-        # one-sample train() and query() always run on one thread; fit() on 1, 2 or "auto"
-        # (n_threads=None: it measures both and keeps the faster); predict() on BLAS's threads
+        # train() per call and fit() on 1, 2 or "auto" threads (n_threads=None: they measure
+        # both and keep the faster); query() per call on one; predict() on BLAS's threads
         for nt in (*threads, "auto") if len(threads) > 1 else threads:
             def ours(dtype=dtype, nt=nt):
                 return neuralNetwork(inodes, hnodes, onodes, 0.1, seed=1, dtype=dtype,
                                      n_threads=None if nt == "auto" else nt)
+            add("train", "cnn_core", dtype, nt, "train", n_train,
+                lambda ours=ours, Xd=Xd, Td=Td: _per_call_train(ours(), Xd, Td))
             if nt == 1:
-                add("train", "cnn_core", dtype, nt, "train", n_train,
-                    lambda ours=ours, Xd=Xd, Td=Td: _per_call_train(ours(), Xd, Td))
                 add("query", "cnn_core", dtype, nt, "query", n_train,
                     lambda ours=ours, Xd=Xd: _per_call_query(ours(), Xd))
             add("fit", "cnn_core", dtype, nt, "train", n_train,

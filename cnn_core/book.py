@@ -66,9 +66,10 @@ class neuralNetwork:
         ``numpy.random.default_rng(seed)``.
     activation : "sigmoid" (the book) or "relu", for the hidden layer; the output is sigmoid.
     n_threads : None or positive int
-        Threads for ``fit``. None: ``CNN_CORE_NUM_THREADS`` if set, else 2 for networks large
-        enough to gain, else 1. Results do not depend on it. A one-sample ``train`` call always
-        runs on one thread: waking a second thread for every call costs more than it saves.
+        Threads for ``fit`` and one-sample ``train`` (the rows of ``wih`` are split between
+        them). None: ``CNN_CORE_NUM_THREADS`` if set, else automatic: networks large enough to
+        gain try one and two threads as they train and keep the faster. Results do not depend
+        on it, to the bit.
     """
 
     def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
@@ -101,7 +102,8 @@ class neuralNetwork:
         self._dtype = dtype
         self._activation = activations.get(activation, HIDDEN_ACTIVATIONS)
         self._n_threads = n_threads
-        self._auto_threads = None
+        self._auto_threads = {}         # per kind of work ("fit", "call"): an _AdaptiveThreads
+        self._call_window = _CallWindow()
         self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
         self._who = numpy.ascontiguousarray(who, dtype=dtype)
         # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
@@ -142,7 +144,10 @@ class neuralNetwork:
 
     @n_threads.setter
     def n_threads(self, value):
-        self._n_threads = check.n_threads(value)
+        value = check.n_threads(value)
+        with self._training, self._lock:
+            self._n_threads = value
+            self._call_window = _CallWindow()       # the next train() call takes the new count
 
     @property
     def activation_function(self):
@@ -196,8 +201,7 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) == 1:
-                if self._buffers.train_one(X, T, self._lr, self._activation.code) >= 0:
-                    raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+                self._train_one(X, T)
             else:
                 self._train_summed(X, T)
 
@@ -257,7 +261,7 @@ class neuralNetwork:
             order = numpy.concatenate([rng.permutation(N) for _ in range(epochs)])
         else:
             order = numpy.tile(numpy.arange(N), epochs)
-        threads = self._thread_plan()
+        threads = self._thread_plan("fit")
         if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
             scratch = [numpy.empty(shape, self._dtype)
                        for shape in kernels.book_block_buffers(FIT_BLOCK, self._inodes, self._hnodes)]
@@ -368,18 +372,36 @@ class neuralNetwork:
                              f"target row per input row.")
         return T
 
-    def _thread_plan(self):
-        """Threads for fit(): n_threads, else CNN_CORE_NUM_THREADS, else automatic: networks with
+    def _thread_plan(self, kind):
+        """Threads for fit() (kind "fit") or for one-sample train() calls (kind "call"):
+        n_threads, else CNN_CORE_NUM_THREADS, else automatic: networks with
         AUTO_THREADS_MIN_WEIGHTS weights in wih try two threads and one (when two cores are
-        there) and keep the faster, see _AdaptiveThreads."""
+        there) and keep the faster, see _AdaptiveThreads, one per kind of work."""
         n = self._n_threads or default_threads()
         if n is not None:
             return _FixedThreads(n)
-        if self._auto_threads is None:          # kept across fit() calls: what it learnt holds
+        if kind not in self._auto_threads:      # kept across calls: what it learnt holds
             big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
             most = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
-            self._auto_threads = _AdaptiveThreads((most, 1) if most > 1 else (1,))
-        return self._auto_threads
+            self._auto_threads[kind] = _AdaptiveThreads((most, 1) if most > 1 else (1,))
+        return self._auto_threads[kind]
+
+    def _train_one(self, X, T):
+        """One sample (X (1, I), T (1, O)): the pending-update kernel, on the thread count of the
+        current window of calls (see _CallWindow)."""
+        window = self._call_window
+        if window.left == 0:
+            n_threads = window.renew(self._thread_plan("call"))
+            self._buffers.set_work(self._work_for(n_threads), n_threads)
+        if window.timed:
+            began = time.perf_counter()
+            status = self._buffers.train_one(X, T, self._lr, self._activation.code)
+            window.seconds += time.perf_counter() - began
+        else:
+            status = self._buffers.train_one(X, T, self._lr, self._activation.code)
+        window.left -= 1
+        if status >= 0:
+            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
 
     def _work_for(self, n_threads):
         """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""
@@ -472,11 +494,34 @@ class _FixedThreads:
         pass
 
 
+class _CallWindow:
+    """One-sample train() calls run in windows of SIZE calls on one thread count: a window
+    takes its count from the thread plan, and reports its kernel time to it when it ends."""
+
+    SIZE = 256
+
+    def __init__(self):
+        self.n_threads = None
+        self.left = 0               # calls left in this window (0: take a count first)
+        self.timed = False          # only a plan with a choice to make needs the times
+        self.seconds = 0.0
+
+    def renew(self, plan):
+        """Close this window (timed over SIZE calls) and open the next; its thread count."""
+        if self.timed:
+            plan.record(self.n_threads, self.SIZE, self.seconds)
+        self.n_threads = plan.next()
+        self.timed = len(getattr(plan, "candidates", ())) > 1
+        self.left, self.seconds = self.SIZE, 0.0
+        return self.n_threads
+
+
 class _AdaptiveThreads:
-    """The thread count for each chunk of fit() when the user did not choose one. Results do not
-    depend on it, so fit measures each candidate on the way and keeps the faster, trying the
-    other again every PROBE_EVERY chunks: on a machine busy with other work, two threads that
-    wait for each other at every sample can be many times slower than one."""
+    """The thread count for each chunk of fit() (or window of train() calls) when the user did
+    not choose one. Results do not depend on it, so each candidate is measured on the way and
+    the faster kept, trying the other again every PROBE_EVERY chunks: on a machine busy with
+    other work, two threads that wait for each other at every sample can be many times slower
+    than one."""
 
     PROBE_EVERY = 32
 

@@ -234,7 +234,7 @@ def _plural(count, noun):
 def _backend_text(net):
     import cnn_core
     if isinstance(net, cnn_core.neuralNetwork):
-        plan = net._thread_plan()
+        plan = net._thread_plan("fit")
         if hasattr(plan, "candidates") and len(plan.candidates) > 1:
             return (f"{cnn_core._isa} kernels, {' or '.join(map(str, sorted(plan.candidates)))} "
                     f"threads, whichever is faster")

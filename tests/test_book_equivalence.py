@@ -187,6 +187,63 @@ def test_thread_count_does_not_change_a_bit(inodes, hnodes):
         assert_array_equal(net.who, nets[0].who)
 
 
+@pytest.mark.parametrize("hnodes", [1, 7, 64, 201])
+def test_one_sample_train_gives_the_same_bits_on_any_thread_count(dtype, hnodes):
+    """train() called per sample with 1, 2 and 3 threads (rows of wih split between them), with
+    queries, weight reads and a change of n_threads between the calls."""
+    X, T = samples(numpy.random.default_rng(8), 120, 50, 10, dtype)
+    nets = [cnn_core.neuralNetwork(50, hnodes, 10, 0.2, dtype=dtype, seed=5, n_threads=n)
+            for n in (1, 2, 3)]
+    for net in nets:
+        for i, (x, t) in enumerate(zip(X, T)):
+            net.train(x, t)
+            if i % 40 == 39:
+                net.query(X[0]), net.wih
+            if i == 60 and net.n_threads == 3:
+                net.n_threads = 2
+    for net in nets[1:]:
+        assert_array_equal(net.wih, nets[0].wih)
+        assert_array_equal(net.who, nets[0].who)
+
+
+def test_automatic_threads_of_one_sample_train_switch_without_changing_a_bit(monkeypatch):
+    """Without n_threads, train() tries one and two threads in windows of calls and keeps the
+    faster: the result is the single-thread one, to the bit, whatever it chose."""
+    monkeypatch.delenv("CNN_CORE_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cnn_core.book._CallWindow, "SIZE", 5)
+    monkeypatch.setattr(cnn_core.book._AdaptiveThreads, "PROBE_EVERY", 3)
+    monkeypatch.setattr(cnn_core.book, "_USABLE_CORES", 2)
+    inodes, hnodes = 100, 500
+    assert inodes * hnodes >= cnn_core.book.AUTO_THREADS_MIN_WEIGHTS
+    X, T = samples(numpy.random.default_rng(9), 80, inodes, 10)
+    auto = cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=2)
+    one = cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=2, n_threads=1)
+    used = set()
+    for x, t in zip(X, T):
+        auto.train(x, t)
+        one.train(x, t)
+        used.add(auto._call_window.n_threads)
+    if cnn_core._dispatch.kernels.openmp_max_threads() >= 2:
+        assert used == {1, 2}
+    assert_array_equal(auto.wih, one.wih)
+    assert_array_equal(auto.who, one.who)
+
+
+def test_thread_choice_follows_n_threads_and_the_environment(monkeypatch):
+    net = cnn_core.neuralNetwork(20, 10, 3, 0.1, seed=0)
+    x, t = numpy.full(20, 0.5), numpy.full(3, 0.5)
+    monkeypatch.setenv("CNN_CORE_NUM_THREADS", "2")
+    net.train(x, t)
+    assert net._call_window.n_threads == 2
+    net.n_threads = 3
+    net.train(x, t)
+    assert net._call_window.n_threads == 3
+    monkeypatch.delenv("CNN_CORE_NUM_THREADS")
+    net.n_threads = None
+    net.train(x, t)
+    assert net._call_window.n_threads == 1          # too small to gain from a second thread
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_block_training_matches_numpy(dtype, activation, n_threads):
