@@ -5,7 +5,8 @@ installed), every ratio measured side by side in the same run.
     python -m cnn_core.benchmark --quick    # a smaller, noisier run (some seconds)
 
 Each case is timed ``--repeats`` times, the repeats of all cases interleaved so that a busy
-moment of the machine does not fall on one case only. The table gives samples per second (median,
+moment of the machine does not fall on one case only, after a short rest (SETTLE) so that BLAS
+threads left spinning by the case before do not slow it down. The table gives samples per second (median,
 min, max) and the ratio of the median to the NumPy version's median for the same operation
 ("train" for per-sample training and fit) with the same number of threads ("auto", train or
 fit choosing its threads, is compared with the one-thread NumPy version).
@@ -177,9 +178,15 @@ def memory_bound(hnodes=200, inodes=784, repeats=50):
     return 1.0 / statistics.median(times)
 
 
+# Seconds of rest before each case: BLAS threads keep spinning for a while after a product
+# (OpenBLAS's default is about 0.1 s) and would take the second core from the next case.
+SETTLE = 0.3
+
+
 def run_cases(cases, repeats, out):
     for rep in range(repeats):
         for case in cases:
+            time.sleep(SETTLE)
             blas_threads = 2 if case.threads == "auto" else case.threads
             limit = threadpool_limits(blas_threads) if threadpool_limits else _nothing()
             with limit:

@@ -498,7 +498,7 @@ class _CallWindow:
     """One-sample train() calls run in windows of SIZE calls on one thread count: a window
     takes its count from the thread plan, and reports its kernel time to it when it ends."""
 
-    SIZE = 256
+    SIZE = 64
 
     def __init__(self):
         self.n_threads = None
@@ -519,17 +519,21 @@ class _CallWindow:
 class _AdaptiveThreads:
     """The thread count for each chunk of fit() (or window of train() calls) when the user did
     not choose one. Results do not depend on it, so each candidate is measured on the way and
-    the faster kept, trying the other again every PROBE_EVERY chunks: on a machine busy with
-    other work, two threads that wait for each other at every sample can be many times slower
-    than one."""
+    the faster kept, trying the other again after 2, 4, 8, ... chunks, then every PROBE_EVERY:
+    on a machine busy with other work (another process, BLAS threads still spinning after a
+    product), two threads that wait for each other at every sample can be many times slower
+    than one, and a choice made in such a moment is soon revisited."""
 
     PROBE_EVERY = 32
 
     def __init__(self, candidates):
         self.candidates = candidates
-        self.rate = {}              # samples/s, a running average per thread count
+        self.rate = {}              # samples/s per thread count, recent chunks averaged
         self.started = set()        # the first chunk on a thread count includes its start-up
         self.chunks = 0
+        self.gap = 1                # chunks between probes, doubling up to PROBE_EVERY
+        self.probe_at = None
+        self.last = None            # the count of the last chunk recorded
 
     def next(self):
         self.chunks += 1
@@ -537,8 +541,13 @@ class _AdaptiveThreads:
         if untried:
             return untried[0]
         best = max(self.candidates, key=self.rate.get)
-        if len(self.candidates) > 1 and self.chunks % self.PROBE_EVERY == 0:
-            return next(n for n in self.candidates if n != best)
+        if len(self.candidates) == 1:
+            return best
+        if self.probe_at is None or self.chunks >= self.probe_at:
+            if self.probe_at is not None:
+                best = next(n for n in self.candidates if n != best)
+            self.gap = min(2 * self.gap, self.PROBE_EVERY)
+            self.probe_at = self.chunks + self.gap
         return best
 
     def record(self, n, samples, seconds):
@@ -546,7 +555,11 @@ class _AdaptiveThreads:
             self.started.add(n)
             return
         rate = samples / max(seconds, 1e-9)
-        self.rate[n] = rate if n not in self.rate else 0.5 * (self.rate[n] + rate)
+        # a run of chunks on one count is averaged; a probe replaces what is known of its count,
+        # which may be from a busier moment long ago
+        fresh = n not in self.rate or n != self.last
+        self.rate[n] = rate if fresh else 0.5 * (self.rate[n] + rate)
+        self.last = n
 
 
 def _usable_cores():
