@@ -6,8 +6,8 @@ installed), every ratio measured side by side in the same run.
 
 Each case is timed ``--repeats`` times, the repeats of all cases interleaved so that a busy
 moment of the machine does not fall on one case only, after a short rest (SETTLE) so that BLAS
-threads left spinning by the case before do not slow it down. The table gives samples per second (median,
-min, max) and the ratio of the median to the NumPy version's median for the same operation
+threads left spinning by the case before do not slow it down. The table gives samples per
+second (median, min, max) and the ratio of the median to the NumPy version's median for the same operation
 ("train" for per-sample training and fit) with the same number of threads ("auto", train or
 fit choosing its threads, is compared with the one-thread NumPy version).
 """

@@ -138,6 +138,23 @@ def test_adaptive_threads_keep_the_faster_count_and_probe_the_other():
     assert used[-50:].count(2) > 45
 
 
+def test_adaptive_threads_soon_revisit_a_choice_made_in_a_busy_moment():
+    """Two threads measured slow at first (another job had the second core), fast afterwards:
+    the plan goes back to two threads within a few chunks, not after PROBE_EVERY."""
+    from cnn_core.book import _AdaptiveThreads
+    plan = _AdaptiveThreads((2, 1))
+    used = []
+    for chunk in range(40):
+        n = plan.next()
+        used.append(n)
+        busy = chunk < 4
+        plan.record(n, {2: 50.0 if busy else 500.0, 1: 300.0}[n], 1.0)
+    assert used[:4] == [2, 2, 1, 1]
+    assert used[4] == 1                       # two threads looked slower
+    assert used.index(2, 4) < 10              # re-tried soon
+    assert used[-20:].count(2) >= 18            # but for a probe of one thread now and then
+
+
 def test_automatic_threads_give_the_same_bits_as_one_thread():
     X, T = data(700, 784, 10, seed=5)
     auto = cnn_core.neuralNetwork(784, 80, 10, 0.1, seed=4)
