@@ -9,6 +9,19 @@ import pytest
 import cnn_core
 from cnn_core import datasets
 
+# matplotlib's compiled parts abort under a preloaded AddressSanitizer (its __cxa_throw
+# interceptor finds no C++ runtime to forward to): tests that draw are skipped there.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
+def require_matplotlib(module="matplotlib"):
+    """Import matplotlib (or one of its modules), or skip the test: when it is not installed,
+    and under AddressSanitizer."""
+    if UNDER_ASAN:
+        pytest.skip("matplotlib aborts under a preloaded AddressSanitizer")
+    return pytest.importorskip(module)
+
+
 DTYPES = [numpy.float64, numpy.float32]
 # Tolerances against the NumPy version: float64 to ~1e-12 absolute, float32 relative.
 RTOL = {numpy.float64: 1e-12, numpy.float32: 1e-5}

@@ -17,6 +17,7 @@ import pytest
 
 import cnn_core
 from cnn_core import cli
+from conftest import require_matplotlib
 from test_datasets import tiny_mnist
 from test_download import Server, Handler, partial, threading   # the local HTTP server
 
@@ -153,7 +154,7 @@ def test_train_downloads_from_a_mirror(tmp_path, data_dir, no_shared_data, monke
 
 
 def test_train_iris_saves_plots_and_both_backends_agree(tmp_path, data_dir):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     result = run("train", "--dataset", "iris", "--save", "iris", "--plot", "iris.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     header = result.stdout.splitlines()[0]
@@ -186,7 +187,7 @@ def test_plot_without_matplotlib_fails_before_training(tmp_path, tiny_data):
 
 
 def test_plot_to_a_bad_path(tmp_path, tiny_data):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     assert_usage_error(run("train", "--data-dir", tiny_data, "--plot", "h.doc", cwd=tmp_path),
                        "--plot h.doc: matplotlib cannot write .doc files")
 
@@ -288,7 +289,7 @@ def tiny_model(tmp_path, tiny_data, no_shared_data):
 
 
 def test_backquery_writes_ten_pictures_and_a_grid(tmp_path, tiny_model):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     result = run("backquery", tiny_model, "--out", "pictures", "--names", "fashion", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "pictures").iterdir())
@@ -310,7 +311,7 @@ def test_backquery_bad_model_files(tmp_path):
 def test_backquery_errors(tmp_path, tiny_model):
     assert_usage_error(run("backquery", tiny_model, cwd=tmp_path, hide=["matplotlib"]),
                        "plotting needs matplotlib: pip install 'cnn_core[plot]'")
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     cnn_core.neuralNetwork(4, 5, 3, 0.1, seed=0).save(tmp_path / "iris.npz")
     assert_usage_error(run("backquery", "iris.npz", cwd=tmp_path),
                        "iris.npz: backquery images need a network whose inputs are a square image")

@@ -14,14 +14,12 @@ from cnn_core import datasets
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, InverseTimeDecay
 
-from conftest import child_env
+from conftest import UNDER_ASAN, child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-# matplotlib's compiled parts abort under a preloaded AddressSanitizer (its __cxa_throw
-# interceptor finds no C++ runtime to forward to): there the scripts run with matplotlib
-# blocked, and say that the plot was skipped
-UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+# under AddressSanitizer (see conftest) the scripts run with matplotlib blocked, and say that
+# the plot was skipped
 PLOTS = HAS_MATPLOTLIB and not UNDER_ASAN
 
 

@@ -8,11 +8,13 @@ from numpy.testing import assert_allclose
 import cnn_core
 from cnn_core import plotting, reference
 
+from conftest import require_matplotlib
+
 
 def read_png(path):
     """The pixels of a PNG file (rows, cols, channels), checking its signature first."""
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file"
-    image = pytest.importorskip("matplotlib.image")
+    image = require_matplotlib("matplotlib.image")
     return image.imread(path)
 
 
@@ -29,7 +31,7 @@ HISTORY = {"loss": [0.09, 0.05, 0.04], "accuracy": [0.95, 0.96, 0.97],
 
 
 def test_plot_history_two_panels_and_one(tmp_path):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     both = read_png(plotting.plot_history(HISTORY, tmp_path / "both.png", title="t"))
     assert both.shape[:2] == (420, 1100)                    # two panels of 5.5 x 4.2 inches, 100 dpi
     assert both.std() > 0.05                                # something was drawn
@@ -40,7 +42,7 @@ def test_plot_history_two_panels_and_one(tmp_path):
 
 
 def test_plot_history_refuses_bad_input(tmp_path):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     with pytest.raises(ValueError, match=r"history has no values to draw; expected lists per epoch"):
         plotting.plot_history({"loss": []}, tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"history\['loss'\] must be a list of numbers, one per epoch; got <U3"):
@@ -79,7 +81,7 @@ def test_backquery_images_match_the_numpy_version():
 
 
 def test_save_backquery_writes_one_png_per_label_and_a_grid(tmp_path):
-    pytest.importorskip("matplotlib")
+    require_matplotlib()
     net = cnn_core.neuralNetwork(64, 12, 3, 0.1, seed=1)
     paths = plotting.save_backquery(net, tmp_path / "bq", names=["a", "b", "c"], scale=4)
     assert [p.name for p in paths] == ["backquery_0.png", "backquery_1.png", "backquery_2.png", "backquery_grid.png"]
