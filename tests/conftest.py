@@ -97,3 +97,20 @@ def child_env(*first, **variables):
     """os.environ with PYTHONPATH = `first` folders, then the cnn_core under test."""
     path = [*first, PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]
     return {**os.environ, **variables, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+
+
+def ticks_while(call):
+    """Run call() in another thread while this one ticks once a millisecond; (ticks, seconds).
+    A kernel that holds the GIL leaves this thread few ticks."""
+    import threading
+    import time
+    worker = threading.Thread(target=call)
+    ticks = 0
+    worker.start()
+    start = time.perf_counter()
+    while worker.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    worker.join()
+    return ticks, elapsed

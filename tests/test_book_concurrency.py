@@ -13,7 +13,7 @@ from numpy.testing import assert_array_equal
 import cnn_core
 from cnn_core._dispatch import kernels
 
-from conftest import NEUTRAL_CWD, child_env
+from conftest import NEUTRAL_CWD, child_env, ticks_while
 
 
 def data(n, inodes=784, onodes=10, seed=0):
@@ -35,15 +35,7 @@ def test_kernels_release_the_gil(kernel):
     else:
         call = lambda: kernels.book_train(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
                                           net._s, net._state, 1)
-    worker = threading.Thread(target=call)
-    ticks = 0
-    worker.start()
-    start = time.perf_counter()
-    while worker.is_alive():
-        ticks += 1
-        time.sleep(0.001)
-    elapsed = time.perf_counter() - start
-    worker.join()
+    ticks, elapsed = ticks_while(call)
     assert elapsed > 0.05, "the kernel call was too short to tell"
     assert ticks >= 0.3 * elapsed / 0.001, (ticks, elapsed)
 

@@ -15,7 +15,7 @@ import cnn_core
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, Adam
 
-from conftest import NEUTRAL_CWD, child_env
+from conftest import NEUTRAL_CWD, child_env, ticks_while
 
 
 def data(n, n_in=784, n_out=10, seed=0):
@@ -56,15 +56,7 @@ def test_fit_and_predict_release_the_gil(what):
         start = time.perf_counter()
         while time.perf_counter() - start < 0.3:
             once()
-    worker = threading.Thread(target=call)
-    ticks = 0
-    worker.start()
-    start = time.perf_counter()
-    while worker.is_alive():
-        ticks += 1
-        time.sleep(0.001)
-    elapsed = time.perf_counter() - start
-    worker.join()
+    ticks, elapsed = ticks_while(call)
     assert ticks >= 0.3 * elapsed / 0.001, (ticks, elapsed)
 
 
