@@ -87,11 +87,12 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
 
 
 cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
-                                const floating[:, ::1] X, const floating[:, ::1] T,
+                                const floating *X, const floating *T,
                                 const Py_ssize_t[::1] order, floating lr, int activation,
                                 floating[::1] work, floating[::1] xp, floating[::1] s,
                                 Py_ssize_t[::1] state, int n_threads) noexcept nogil:
-    """Train on the rows order[0], order[1], ... of X, T one sample at a time (the book's rule).
+    """Train on the rows order[0], order[1], ... of X (N, I), T (N, O) (C-contiguous, given by
+    their first element) one sample at a time (the book's rule).
 
     state[0] says whether wih owes the update outer(s, xp) (the pending update); on return it
     owes the last sample's update (xp holds a copy of that sample): each sample's pass over wih
@@ -99,7 +100,7 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
     samples trained. Returns -1, or the position in `order` of the first sample whose forward
     pass was not finite: training stops there, with wih and who holding every update before it
     and nothing pending."""
-    cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], n
+    cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], O = who.shape[0], n
     cdef const floating *x
     cdef bint pending = state[0] != 0
     cdef Py_ssize_t failed[1]
@@ -119,18 +120,18 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
         r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
         x = &xp[0] if pending else NULL
         for n in range(N):
-            rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], &X[order[n], 0], &work[0])
-            if not book_step(who, &T[order[n], 0], lr, activation, &work[0], r0, r1, tid, nt,
+            rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], X + order[n] * I, &work[0])
+            if not book_step(who, T + order[n] * O, lr, activation, &work[0], r0, r1, tid, nt,
                              n % 2, &s[0], &sync):
                 if tid == 0:
                     failed_at[0] = n
                 break
-            x = &X[order[n], 0]
+            x = X + order[n] * I
     if failed[0] >= 0:
         state[0] = 0
         state[1] += failed[0]
         return failed[0]
-    memcpy(&xp[0], &X[order[N - 1], 0], I * sizeof(floating))
+    memcpy(&xp[0], X + order[N - 1] * I, I * sizeof(floating))
     state[0] = 1
     state[1] += N
     return -1
@@ -156,8 +157,10 @@ def book_train(floating[:, ::1] wih, floating[:, ::1] who,
     for n in range(order.shape[0]):
         if not 0 <= order[n] < X.shape[0]:
             raise ValueError("book_train: order out of range")
+    if order.shape[0] == 0:
+        return -1
     with nogil:
-        status = book_train_loop(wih, who, X, T, order, <floating>lr, activation,
+        status = book_train_loop(wih, who, &X[0, 0], &T[0, 0], order, <floating>lr, activation,
                                  work, xp, s, state, n_threads)
     return status
 
@@ -238,47 +241,82 @@ cdef class BookBuffers:
             self.work_f = work
         self.n_threads = n_threads
 
-    def train_one(self, X, T, double lr, int activation):
-        """One training step on X (1, I), T (1, O) of the network's dtype, C-contiguous; returns
-        book_train_loop's status."""
-        cdef double[:, ::1] Xd, Td
-        cdef float[:, ::1] Xf, Tf
+    def train_one(self, x, t, double lr, int activation):
+        """One training step on x (I,), t (O,), if they are contiguous 1-D arrays (any object
+        with the buffer interface) of the network's dtype and finite: the fast path of
+        neuralNetwork.train for one sample, which checks nothing else. Returns 1 when trained,
+        0 when the forward pass was not finite (no step taken), -1 when x or t are not such
+        arrays (nothing done: convert and check them, then call again)."""
+        cdef const double[::1] xd, td
+        cdef const float[::1] xf, tf
         cdef Py_ssize_t status
-        if X.shape != (1, self.n_in) or T.shape != (1, self.n_out):
-            raise ValueError("BookBuffers.train_one: inconsistent shapes")
+        try:
+            if self.is64:
+                xd, td = x, t
+            else:
+                xf, tf = x, t
+        except (TypeError, ValueError, BufferError):
+            return -1
         if self.is64:
-            Xd, Td = X, T
+            if xd.shape[0] != self.n_in or td.shape[0] != self.n_out:
+                return -1
             with nogil:
-                status = book_train_loop(self.wih_d, self.who_d, Xd, Td, self.order1, lr,
-                                         activation, self.work_d, self.xp_d, self.s_d, self.state,
-                                         self.n_threads)
+                if not (all_finite_ptr(&xd[0], self.n_in) and all_finite_ptr(&td[0], self.n_out)):
+                    status = -2
+                else:
+                    status = book_train_loop(self.wih_d, self.who_d, &xd[0], &td[0], self.order1,
+                                             lr, activation, self.work_d, self.xp_d, self.s_d,
+                                             self.state, self.n_threads)
         else:
-            Xf, Tf = X, T
+            if xf.shape[0] != self.n_in or tf.shape[0] != self.n_out:
+                return -1
             with nogil:
-                status = book_train_loop(self.wih_f, self.who_f, Xf, Tf, self.order1, <float>lr,
-                                         activation, self.work_f, self.xp_f, self.s_f, self.state,
-                                         self.n_threads)
-        return status
+                if not (all_finite_ptr(&xf[0], self.n_in) and all_finite_ptr(&tf[0], self.n_out)):
+                    status = -2
+                else:
+                    status = book_train_loop(self.wih_f, self.who_f, &xf[0], &tf[0], self.order1,
+                                             <float>lr, activation, self.work_f, self.xp_f,
+                                             self.s_f, self.state, self.n_threads)
+        return -1 if status == -2 else (1 if status < 0 else 0)
 
     def query_one(self, x, out, int activation):
-        """out (O,) = the outputs for one sample x (I,) (network dtype, contiguous); returns
-        False when a pre-activation is not finite."""
-        cdef double[::1] xd, od
-        cdef float[::1] xf, of
-        cdef bint ok
-        if x.shape != (self.n_in,) or out.shape != (self.n_out,):
-            raise ValueError("BookBuffers.query_one: inconsistent shapes")
+        """out (O,) = the outputs for one sample x (I,), if x is a contiguous 1-D array (any
+        object with the buffer interface) of the network's dtype and finite: the fast path of
+        neuralNetwork.query. Returns 1 when done, 0 when a pre-activation was not finite, -1 when
+        x is not such an array (nothing done). `out` must be a contiguous (O,) array."""
+        cdef const double[::1] xd
+        cdef const float[::1] xf
+        cdef double[::1] od
+        cdef float[::1] of
+        cdef int status
+        try:
+            if self.is64:
+                xd = x
+            else:
+                xf = x
+        except (TypeError, ValueError, BufferError):
+            return -1
         if self.is64:
-            xd, od = x, out
+            od = out
+            if xd.shape[0] != self.n_in or od.shape[0] != self.n_out:
+                return -1
             with nogil:
-                ok = book_query_sample(self.wih_d, self.who_d, &xd[0], activation, self.work_d,
-                                       self.xp_d, self.s_d, self.state, &od[0])
+                if not all_finite_ptr(&xd[0], self.n_in):
+                    status = -1
+                else:
+                    status = book_query_sample(self.wih_d, self.who_d, &xd[0], activation,
+                                               self.work_d, self.xp_d, self.s_d, self.state, &od[0])
         else:
-            xf, of = x, out
+            of = out
+            if xf.shape[0] != self.n_in or of.shape[0] != self.n_out:
+                return -1
             with nogil:
-                ok = book_query_sample(self.wih_f, self.who_f, &xf[0], activation, self.work_f,
-                                       self.xp_f, self.s_f, self.state, &of[0])
-        return ok
+                if not all_finite_ptr(&xf[0], self.n_in):
+                    status = -1
+                else:
+                    status = book_query_sample(self.wih_f, self.who_f, &xf[0], activation,
+                                               self.work_f, self.xp_f, self.s_f, self.state, &of[0])
+        return status
 
 
 def book_flush(floating[:, ::1] wih, const floating[::1] xp, const floating[::1] s,

@@ -197,23 +197,30 @@ class neuralNetwork:
         ``inputs_list``: inodes values (one sample) or an (N, inodes) array; ``targets_list``
         likewise with onodes. N rows make one update summed over them, as in the NumPy version.
         """
+        with self._training, self._lock:
+            if self._train_one(inputs_list, targets_list):
+                return                  # one sample, already a finite array of our dtype: fast
         X = self._inputs(inputs_list)
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) == 1:
-                self._train_one(X, T)
+                self._train_one(X[0], T[0])
             else:
                 self._train_summed(X, T)
 
     def query(self, inputs_list):
         """Outputs (onodes, 1) for one sample, (onodes, N) for N rows, as the NumPy version."""
-        X = self._inputs(inputs_list)
+        out = numpy.empty(self._onodes, self._dtype)
         with self._lock:
-            if len(X) == 1:
-                out = numpy.empty(self._onodes, self._dtype)
-                ok = self._buffers.query_one(X[0], out, self._activation.code)
-                return _checked(out, ok).reshape(self._onodes, 1)
-            return numpy.ascontiguousarray(self._predict(X).T)
+            status = self._buffers.query_one(inputs_list, out, self._activation.code)
+        if status < 0:              # not one finite sample of our dtype: convert and check
+            X = self._inputs(inputs_list)
+            if len(X) > 1:
+                with self._lock:
+                    return numpy.ascontiguousarray(self._predict(X).T)
+            with self._lock:
+                status = self._buffers.query_one(X[0], out, self._activation.code)
+        return _checked(out, status == 1).reshape(self._onodes, 1)
 
     def backquery(self, targets_list):
         """The book's backquery: an input (inodes, 1) that the network maps towards the given
@@ -386,22 +393,26 @@ class neuralNetwork:
             self._auto_threads[kind] = _AdaptiveThreads((most, 1) if most > 1 else (1,))
         return self._auto_threads[kind]
 
-    def _train_one(self, X, T):
-        """One sample (X (1, I), T (1, O)): the pending-update kernel, on the thread count of the
-        current window of calls (see _CallWindow)."""
+    def _train_one(self, x, t):
+        """One sample x (I,), t (O,), if they are finite contiguous arrays of our dtype (else
+        False, nothing done): the pending-update kernel, on the thread count of the current
+        window of calls (see _CallWindow). True when trained."""
         window = self._call_window
         if window.left == 0:
             n_threads = window.renew(self._thread_plan("call"))
             self._buffers.set_work(self._work_for(n_threads), n_threads)
         if window.timed:
             began = time.perf_counter()
-            status = self._buffers.train_one(X, T, self._lr, self._activation.code)
+            status = self._buffers.train_one(x, t, self._lr, self._activation.code)
             window.seconds += time.perf_counter() - began
         else:
-            status = self._buffers.train_one(X, T, self._lr, self._activation.code)
+            status = self._buffers.train_one(x, t, self._lr, self._activation.code)
+        if status < 0:
+            return False
         window.left -= 1
-        if status >= 0:
+        if status == 0:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+        return True
 
     def _work_for(self, n_threads):
         """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""

@@ -288,6 +288,57 @@ def test_inputs_of_any_layout_and_integer_type_give_the_same_results():
     assert_array_equal(base.query(X[0]), expected[:, :1])
 
 
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_one_sample_in_any_form_trains_and_queries_to_the_same_bits(dtype):
+    """One-sample train and query take a fast path for a finite contiguous 1-D array of the
+    network's dtype; every other form is converted first, with the same result to the bit."""
+    import array
+    rng = numpy.random.default_rng(3)
+    x, t = rng.uniform(0.01, 1, 6), rng.uniform(0.01, 0.99, 3)
+    own = lambda a: a.astype(dtype)                                 # noqa: E731
+    read_only = own(x)
+    read_only.flags.writeable = False
+    wide = numpy.zeros(12, dtype)
+    wide[::2] = x
+    forms = [
+        (own(x), own(t)),                                           # the fast path
+        (read_only, own(t)),                                        # read-only: fast too
+        (x, t),                                                     # float64 into float32 and back
+        (wide[::2], own(t)),                                        # non-contiguous
+        (own(x).astype(own(x).dtype.newbyteorder(">")), own(t)),    # big-endian
+        (own(x)[None, :], own(t)[None, :]),                         # one row of a 2-D array
+        (x.tolist(), t.tolist()),
+        (array.array("d", x), array.array("d", t)),
+        (memoryview(own(x)), memoryview(own(t))),
+    ]
+    results = []
+    for inputs, targets in forms:
+        net = cnn_core.neuralNetwork(6, 5, 3, 0.3, seed=0, dtype=dtype)
+        for _ in range(3):
+            net.train(inputs, targets)
+        results.append((net.wih, net.who, net.query(inputs)))
+    for wih, who, out in results[1:]:
+        assert_array_equal(wih, results[0][0])
+        assert_array_equal(who, results[0][1])
+        assert_array_equal(out, results[0][2])
+    assert results[0][2].shape == (3, 1) and results[0][2].dtype == dtype
+
+
+@pytest.mark.parametrize("method", ["train", "query"])
+def test_a_non_finite_sample_is_refused_before_the_fast_path_touches_anything(method):
+    net = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0)
+    net.train(numpy.full(4, 0.5), numpy.full(2, 0.5))
+    before = net.wih, net.who
+    for bad in (numpy.nan, numpy.inf):
+        x = numpy.array([0.1, 0.2, bad, 0.4])
+        with pytest.raises(ValueError, match=r"inputs must be finite; got (nan|inf) at index 2"):
+            net.train(x, numpy.full(2, 0.5)) if method == "train" else net.query(x)
+    with pytest.raises(ValueError, match=r"targets must be finite"):
+        net.train(numpy.full(4, 0.5), numpy.array([0.5, numpy.nan]))
+    assert_array_equal(net.wih, before[0])
+    assert_array_equal(net.who, before[1])
+
+
 def test_float32_network_matches_float32_numpy_and_is_float32():
     ours, theirs = pair(10, 8, 4, 0.5, numpy.float32)
     X, T = samples(numpy.random.default_rng(9), 100, 10, 4)       # float64 data, converted

@@ -7,6 +7,7 @@ import scipy.special
 from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+import cnn_core
 from cnn_core import _dispatch
 from cnn_core._dispatch import kernels
 
@@ -114,3 +115,23 @@ def test_vector_sigmoid_against_scipy(dtype, split):
     for p in pieces:
         kernels.activate_array(p, kernels.ACTIVATION_CODES["sigmoid"])
     assert_array_equal(numpy.concatenate(pieces), z)
+
+
+def test_one_sample_fast_path_takes_only_finite_contiguous_vectors_of_the_dtype():
+    """BookBuffers.train_one / query_one: 1 (done) for a finite contiguous 1-D array of the
+    network's dtype, -1 (nothing done, the caller converts and checks) for anything else."""
+    net = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0)
+    x, t, out = numpy.full(4, 0.5), numpy.full(2, 0.5), numpy.empty(2)
+    buffers, code = net._buffers, kernels.ACTIVATION_CODES["sigmoid"]
+    assert buffers.train_one(x, t, 0.1, code) == 1
+    assert buffers.query_one(x, out, code) == 1
+    refused = [x.astype(numpy.float32), x[None, :], x.astype(">f8"), numpy.full(5, 0.5),
+               numpy.full(8, 0.5)[::2], numpy.array([0.5, numpy.nan, 0.5, 0.5]), [0.5] * 4, None]
+    before = net.wih, net.who, net._state.copy()
+    for bad in refused:
+        assert buffers.train_one(bad, t, 0.1, code) == -1, bad
+        assert buffers.train_one(x, bad, 0.1, code) == -1, bad
+        assert buffers.query_one(bad, out, code) == -1, bad
+    assert_array_equal(net.wih, before[0])
+    assert_array_equal(net.who, before[1])
+    assert_array_equal(net._state, before[2])
