@@ -70,10 +70,13 @@ class BookBuffers:
                  state: _Indices, n_threads: int) -> None: ...
     def set_work(self, work: _Floats, n_threads: int) -> None:
         """Use `work` (book_work_size(H, O, n_threads),) for `n_threads` threads."""
-    def train_one(self, X: _Floats, T: _Floats, lr: float, activation: int) -> int:
-        """One training step on X (1, I), T (1, O); book_train's status."""
-    def query_one(self, x: _Floats, out: _Floats, activation: int) -> bool:
-        """out (O,) = the outputs for x (I,); False when a pre-activation is not finite."""
+    def train_one(self, x: object, t: object, lr: float, activation: int) -> int:
+        """One training step on x (I,), t (O,) if both are finite contiguous 1-D arrays of the
+        network's dtype: 1 trained, 0 forward pass not finite (no step), -1 not such arrays
+        (nothing done)."""
+    def query_one(self, x: object, out: _Floats, activation: int) -> int:
+        """out (O,) = the outputs for x (I,), under the same condition: 1 done, 0 a
+        pre-activation not finite, -1 x not such an array (nothing done)."""
 
 def book_query_one(wih: _Floats, who: _Floats, x: _Floats, activation: int, work: _Floats,
                    xp: _Floats, s: _Floats, state: _Indices, out: _Floats) -> bool:
