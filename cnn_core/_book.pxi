@@ -10,14 +10,29 @@
 # number of threads.
 cdef enum:
     BOOK_GROUP = 8
+    BOOK_LINE = 16      # elements of a cache line or more (64 bytes of float32, 128 of float64)
 
 
 def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes, int n_threads=1):
     """Length of the `work` buffer of a book network trained with `n_threads` threads:
     hin, h (hnodes each); two sets of partial sums (groups x onodes); two sets of per-thread
-    flags; e and g (onodes each) per thread."""
-    cdef Py_ssize_t groups = (hnodes + BOOK_GROUP - 1) // BOOK_GROUP
-    return 2 * hnodes + 2 * groups * onodes + 2 * n_threads + 2 * n_threads * onodes
+    flags; then, per thread, e and g (onodes each) on cache lines of their own (a buffer that
+    starts on a cache line keeps threads from writing to one line)."""
+    return book_thread_area(hnodes, onodes, n_threads) + n_threads * book_thread_stride(onodes)
+
+
+cdef inline Py_ssize_t book_round_line(Py_ssize_t n) noexcept nogil:
+    return (n + BOOK_LINE - 1) // BOOK_LINE * BOOK_LINE
+
+
+cdef inline Py_ssize_t book_thread_area(Py_ssize_t H, Py_ssize_t O, int nt) noexcept nogil:
+    """Offset in `work` of the per-thread scratch (after what the threads share)."""
+    cdef Py_ssize_t groups = (H + BOOK_GROUP - 1) // BOOK_GROUP
+    return book_round_line(2 * H + 2 * groups * O + 2 * nt)
+
+
+cdef inline Py_ssize_t book_thread_stride(Py_ssize_t O) noexcept nogil:
+    return book_round_line(2 * O)
 
 
 cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil:
@@ -42,7 +57,7 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
     cdef floating *h = hin + H
     cdef floating *part = h + H + parity * groups * O
     cdef floating *flags = h + H + 2 * groups * O + parity * nt
-    cdef floating *e = h + H + 2 * groups * O + 2 * nt + tid * 2 * O
+    cdef floating *e = work + book_thread_area(H, O, nt) + tid * book_thread_stride(O)
     cdef floating *g = e + O
     cdef floating acc, y
     flags[tid] = 0 if all_finite_ptr(hin + r0, r1 - r0) else 1

@@ -104,12 +104,12 @@ class neuralNetwork:
         self._n_threads = n_threads
         self._auto_threads = {}         # per kind of work ("fit", "call"): an _AdaptiveThreads
         self._call_window = _CallWindow()
-        self._wih = numpy.ascontiguousarray(wih, dtype=dtype)
-        self._who = numpy.ascontiguousarray(who, dtype=dtype)
+        self._wih = _aligned_copy(wih, dtype)
+        self._who = _aligned_copy(who, dtype)
         # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
-        self._works = {1: numpy.zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)}
-        self._xp = numpy.zeros(inodes, dtype)          # input of the pending update
-        self._s = numpy.zeros(hnodes, dtype)           # its per-row factors: wih += outer(s, xp)
+        self._works = {1: _aligned_zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)}
+        self._xp = _aligned_zeros(inodes, dtype)       # input of the pending update
+        self._s = _aligned_zeros(hnodes, dtype)        # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
         # typed views of the above for the one-sample calls
         self._buffers = kernels.BookBuffers(self._wih, self._who, self._works[1], self._xp,
@@ -270,7 +270,7 @@ class neuralNetwork:
             order = numpy.tile(numpy.arange(N), epochs)
         threads = self._thread_plan("fit")
         if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
-            scratch = [numpy.empty(shape, self._dtype)
+            scratch = [_aligned_zeros(shape, self._dtype)
                        for shape in kernels.book_block_buffers(FIT_BLOCK, self._inodes, self._hnodes)]
 
             def kernel(rows, n_threads):
@@ -417,7 +417,7 @@ class neuralNetwork:
     def _work_for(self, n_threads):
         """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""
         if n_threads not in self._works:
-            self._works[n_threads] = numpy.zeros(
+            self._works[n_threads] = _aligned_zeros(
                 kernels.book_work_size(self._hnodes, self._onodes, n_threads), self._dtype)
         return self._works[n_threads]
 
@@ -582,6 +582,26 @@ def _usable_cores():
 
 
 _USABLE_CORES = _usable_cores()
+
+
+def _aligned_zeros(shape, dtype, align=64):
+    """Zeros of `shape` whose data starts on an `align`-byte boundary (a cache line). The
+    kernels split rows between threads at multiples of 8 elements: with aligned buffers, two
+    threads writing their own parts of a row do not write to one cache line (when the row
+    length is a multiple of 8 too), which would send the line between the cores."""
+    dtype = numpy.dtype(dtype)
+    nbytes = int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize
+    raw = numpy.zeros(nbytes + align, numpy.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _aligned_copy(array, dtype):
+    """A C-contiguous copy of `array` as `dtype`, aligned as _aligned_zeros."""
+    array = numpy.asarray(array, dtype=dtype)
+    out = _aligned_zeros(array.shape, dtype)
+    numpy.copyto(out, array)
+    return out
 
 
 def _checked(out, ok):

@@ -155,3 +155,17 @@ def test_automatic_threads_give_the_same_bits_as_one_thread():
     one.fit(X, T, epochs=3)
     assert_array_equal(auto.wih, one.wih)
     assert_array_equal(auto.who, one.who)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_buffers_the_threads_write_start_on_cache_lines(dtype, tmp_path):
+    """Two threads write their own rows of wih, columns of who and parts of the scratch buffers:
+    buffers that start on a 64-byte line keep them from writing to one line (which costs a
+    transfer between the cores at every sample). Also for a loaded network and fit's scratch."""
+    net = cnn_core.neuralNetwork(784, 200, 10, 0.1, seed=0, dtype=dtype, n_threads=2)
+    X, T = data(64)
+    net.fit(X, T)
+    net.save(tmp_path / "net.npz")
+    for each in (net, cnn_core.neuralNetwork.load(tmp_path / "net.npz")):
+        arrays = [each._wih, each._who, each._xp, each._s, each._work_for(1), each._work_for(2)]
+        assert all(a.ctypes.data % 64 == 0 and a.flags.c_contiguous for a in arrays)
