@@ -536,9 +536,10 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                 m = m + nt
             cnn_sync_wait(&sync, nt)
             # A[n, j] = wih[j] . x_n for this thread's rows j; G[m, n] = x_m . x_n for m < n,
-            # in groups of 4 rows m dealt out to the threads in turn
+            # in groups of 4 rows m dealt out to the threads in turn, the first (largest) group
+            # to the last thread, which has the fewest rows of wih
             dot_block(&wih[r0, 0], I, r1 - r0, xr, nb, I, &A[0, r0], 1, H)
-            m0 = 4 * tid
+            m0 = 4 * (nt - 1 - tid)
             while m0 < nb:
                 dot_block(&Xb[m0, 0], I, min(4, nb - m0), &xr[m0], nb - m0, I, &G[m0, m0], KB, 1)
                 m0 = m0 + 4 * nt
