@@ -203,10 +203,10 @@ class neuralNetwork:
         X = self._inputs(inputs_list)
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
-            if len(X) == 1:
-                self._train_one(X[0], T[0])
-            else:
+            if len(X) > 1:
                 self._train_summed(X, T)
+            elif not self._train_one(X[0], T[0]):
+                raise RuntimeError(_NOT_FAST.format(call="train"))
 
     def query(self, inputs_list):
         """Outputs (onodes, 1) for one sample, (onodes, N) for N rows, as the NumPy version."""
@@ -220,6 +220,8 @@ class neuralNetwork:
                     return numpy.ascontiguousarray(self._predict(X).T)
             with self._lock:
                 status = self._buffers.query_one(X[0], out, self._activation.code)
+            if status < 0:
+                raise RuntimeError(_NOT_FAST.format(call="query"))
         return _checked(out, status == 1).reshape(self._onodes, 1)
 
     def backquery(self, targets_list):
@@ -486,6 +488,10 @@ def _segments(n_samples, epochs, per_call):
     return [(e * n_samples + b, e * n_samples + min(b + per_call, n_samples))
             for e in range(epochs) for b in range(0, n_samples, per_call)]
 
+
+# checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
+_NOT_FAST = ("cnn_core internal error: {call} refused a checked sample (a contiguous finite array "
+             "of the network's dtype); please report it.")
 
 _DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update was made: the "
                   "inputs are too large or the weights are no longer finite (training diverged). "
