@@ -403,14 +403,12 @@ class neuralNetwork:
         if window.left == 0:
             n_threads = window.renew(self._thread_plan("call"))
             self._buffers.set_work(self._work_for(n_threads), n_threads)
-        if window.timed:
-            began = time.perf_counter()
-            status = self._buffers.train_one(x, t, self._lr, self._activation.code)
-            window.seconds += time.perf_counter() - began
-        else:
-            status = self._buffers.train_one(x, t, self._lr, self._activation.code)
+        began = time.perf_counter() if window.timed else None
+        status = self._buffers.train_one(x, t, self._lr, self._activation.code)
         if status < 0:
-            return False
+            return False                # refused: neither counted nor timed in the window
+        if began is not None:
+            window.seconds += time.perf_counter() - began
         window.left -= 1
         if status == 0:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
