@@ -5,11 +5,10 @@
 # --------------------------------------------------------------------------------------------
 
 # Rows of wih (hidden units, columns of who) are split between threads in groups of
-# BOOK_GROUP: each thread owns its rows of wih, its columns of who and the partial sums of
-# who @ h over its groups, so a training step needs one barrier and gives the same bits for any
-# number of threads.
+# CNN_BOOK_GROUP (_simd.h): each thread owns its rows of wih, its columns of who and the partial
+# sums of who @ h over its groups, so a training step needs one barrier and gives the same bits
+# for any number of threads.
 cdef enum:
-    BOOK_GROUP = 8
     BOOK_LINE = 16      # elements of a cache line or more (64 bytes of float32, 128 of float64)
 
 
@@ -27,7 +26,7 @@ cdef inline Py_ssize_t book_round_line(Py_ssize_t n) noexcept nogil:
 
 cdef inline Py_ssize_t book_thread_area(Py_ssize_t H, Py_ssize_t O, int nt) noexcept nogil:
     """Offset in `work` of the per-thread scratch (after what the threads share)."""
-    cdef Py_ssize_t groups = (H + BOOK_GROUP - 1) // BOOK_GROUP
+    cdef Py_ssize_t groups = (H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP
     return book_round_line(2 * H + 2 * groups * O + 2 * nt)
 
 
@@ -36,12 +35,12 @@ cdef inline Py_ssize_t book_thread_stride(Py_ssize_t O) noexcept nogil:
 
 
 cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil:
-    return ((H + BOOK_GROUP - 1) // BOOK_GROUP + nt - 1) // nt * BOOK_GROUP
+    return ((H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP + nt - 1) // nt * CNN_BOOK_GROUP
 
 
 cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int activation,
                     floating *work, Py_ssize_t r0, Py_ssize_t r1, int tid, int nt,
-                    Py_ssize_t parity, floating *s, cnn_sync *sync) noexcept nogil:
+                    Py_ssize_t parity, floating *s, cnn_sync *sync, bint grouped=True) noexcept nogil:
     """One training step of the book's rule, after hin = wih @ x (work[:H]) holds this thread's
     rows [r0, r1). Called by every thread of a team of `nt` (1 is fine), for samples of
     alternating `parity`.
@@ -50,54 +49,54 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
     o = sigmoid(who @ h) and e = t - o from the shares, then, for its own hidden units j,
     s[j] = lr * (who.T @ e)[j] * f'(h[j]) (the pending update of wih's row j, from who before
     its update) and who[:, j] += lr * (e * o * (1 - o)) * h[j]. Returns False in every thread,
-    changing nothing, when a pre-activation is not finite."""
-    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, k, c, grp
-    cdef Py_ssize_t groups = (H + BOOK_GROUP - 1) // BOOK_GROUP
+    changing nothing, when a pre-activation is not finite.
+
+    grouped=False (one thread, all hidden units) forms who @ h from whole rows of who instead
+    of the groups' shares: fewer operations, not the same bits as grouped=True."""
+    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, c
+    cdef Py_ssize_t groups = (H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP
     cdef floating *hin = work
     cdef floating *h = hin + H
     cdef floating *part = h + H + parity * groups * O
     cdef floating *flags = h + H + 2 * groups * O + parity * nt
     cdef floating *e = work + book_thread_area(H, O, nt) + tid * book_thread_stride(O)
     cdef floating *g = e + O
-    cdef floating acc, y
+    cdef bint ok
     flags[tid] = 0 if all_finite_ptr(hin + r0, r1 - r0) else 1
     for j in range(r0, r1):
         h[j] = hin[j]
     activate_inplace(h + r0, r1 - r0, activation, <floating>1)
-    grp = r0 // BOOK_GROUP           # r0 is a multiple of BOOK_GROUP when r0 < r1
-    while r0 < r1 and grp * BOOK_GROUP < r1:
-        for k in range(O):
-            acc = 0
-            for c in range(grp * BOOK_GROUP, min(H, (grp + 1) * BOOK_GROUP)):
-                acc += who[k, c] * h[c]
-            part[grp * O + k] = acc
-        grp = grp + 1
+    if not grouped:
+        rows_update_dot(&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, part)
+        groups = 1
+    elif r0 < r1:                    # r0 is a multiple of CNN_BOOK_GROUP
+        if floating is double:
+            cnn_book_partials_double(&who[0, 0], H, O, h, r0 // CNN_BOOK_GROUP,
+                                     (r1 + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP, part)
+        else:
+            cnn_book_partials_float(&who[0, 0], H, O, h, r0 // CNN_BOOK_GROUP,
+                                    (r1 + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP, part)
     cnn_sync_wait(sync, nt)
     for c in range(nt):
         if flags[c] != 0:
             return False
-    for k in range(O):
-        acc = part[k]
-        for grp in range(1, groups):
-            acc += part[grp * O + k]
-        if not isfinite(acc):
-            return False
-        y = sigmoid(acc)
-        e[k] = t[k] - y
-        g[k] = e[k] * y * (1 - y)
+    if floating is double:
+        ok = cnn_book_output_double(part, groups, O, t, e, g)
+    else:
+        ok = cnn_book_output_float(part, groups, O, t, e, g)
+    if not ok:
+        return False
     # own hidden units: s = who.T @ e with who before its update, then who's own columns
-    for j in range(r0, r1):
-        s[j] = 0
-    for k in range(O):
-        acc = e[k]
+    if floating is double:
+        cnn_book_backward_double(&who[0, 0], H, O, r0, r1, h, e, g, lr, s)
+    else:
+        cnn_book_backward_float(&who[0, 0], H, O, r0, r1, h, e, g, lr, s)
+    if activation == Activation.SIGMOID:
         for j in range(r0, r1):
-            s[j] += who[k, j] * acc
-    for k in range(O):
-        acc = g[k]
+            s[j] = lr * (s[j] * (h[j] * (1 - h[j])))
+    else:
         for j in range(r0, r1):
-            who[k, j] += lr * (acc * h[j])
-    for j in range(r0, r1):
-        s[j] = lr * (s[j] * derivative_from_output(h[j], activation, <floating>1))
+            s[j] = lr * (s[j] * derivative_from_output(h[j], activation, <floating>1))
     return True
 
 
@@ -493,8 +492,22 @@ cdef bint _rescale(floating *v, Py_ssize_t n) noexcept nogil:
 # only the order of the sums differs from training one sample at a time.
 
 def book_block_buffers(Py_ssize_t block, Py_ssize_t inodes, Py_ssize_t hnodes):
-    """Shapes of the scratch arrays book_fit needs: Xb, A, G, S."""
-    return (block, inodes), (block, hnodes), (block, block), (block, hnodes)
+    """Shapes of the scratch arrays book_fit needs: Xb, A, G, S (Xb and G hold two blocks)."""
+    return (2 * block, inodes), (block, hnodes), (2 * block, block), (block, hnodes)
+
+
+cdef void book_fit_prepare(const floating[:, ::1] X, const Py_ssize_t[::1] order,
+                           Py_ssize_t b0, Py_ssize_t nb, floating[:, ::1] Xb, floating[:, ::1] G,
+                           Py_ssize_t base, const floating **xr) noexcept nogil:
+    """Copy the block of samples X[order[b0:b0 + nb]] to rows base.. of Xb (xr points to them)
+    and set G[base + m, n] = x_m . x_n for m < n, in groups of 4 rows m."""
+    cdef Py_ssize_t I = X.shape[1], KB = G.shape[1], m
+    for m in range(nb):
+        memcpy(&Xb[base + m, 0], &X[order[b0 + m], 0], I * sizeof(floating))
+    m = 0
+    while m < nb:
+        dot_block(&Xb[base + m, 0], I, min(4, nb - m), &xr[m], nb - m, I, &G[base + m, m], KB, 1)
+        m = m + 4
 
 
 cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
@@ -503,68 +516,71 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                               floating[::1] work, floating[:, ::1] Xb, floating[:, ::1] A,
                               floating[:, ::1] G, floating[:, ::1] S,
                               int n_threads) noexcept nogil:
-    """Train on rows order[0], order[1], ... of X, T in blocks of Xb.shape[0] samples.
+    """Train on rows order[0], order[1], ... of X, T in blocks of A.shape[0] samples.
 
-    Nothing may be pending on entry; nothing is pending on return. Results do not depend on
-    n_threads. Returns -1, or the position in `order` of the first sample whose forward pass was
-    not finite (wih and who then hold every update before it)."""
-    cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], KB = Xb.shape[0]
-    cdef Py_ssize_t b0, nb, n, m, m0, j, r0, r1, per_thread, done
-    cdef const floating *xr[256]
+    Per block: the threads split the rows of wih for A = W_0 @ x_n; then the first thread runs
+    the block's per-sample steps alone (they are small: split, they cost more in barriers and
+    cache-line traffic than they save) while the last thread copies the next block's inputs
+    and forms its Gram matrix (two buffers, alternating); then the threads split the rank
+    update. Nothing may be pending on entry; nothing is pending on return. Results do not
+    depend on n_threads. Returns -1, or the position in `order` of the first sample whose
+    forward pass was not finite (wih and who then hold every update before it)."""
+    cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], KB = A.shape[0]
+    cdef Py_ssize_t b0, nb, n, base, r0, r1, per_thread, m
+    cdef const floating *xr[512]
     cdef floating *hin = &work[0]
-    cdef floating gmn
-    cdef Py_ssize_t failed[1]
-    cdef Py_ssize_t *failed_at = failed
+    cdef Py_ssize_t shared[2]                # position of the first failure; samples done
+    cdef Py_ssize_t *failed_at = shared
+    cdef Py_ssize_t *done = shared + 1
     cdef int tid, nt = n_threads if n_threads > 1 else 1
     cdef cnn_sync sync
     sync.waiting = 0
     sync.phase = 0
-    failed[0] = -1
-    for m in range(KB):
+    failed_at[0] = -1
+    if N == 0:
+        return -1
+    for m in range(2 * KB):
         xr[m] = &Xb[m, 0]
     per_thread = book_rows_per_thread(H, nt)
     with parallel(num_threads=nt):
         tid = threadid()
         r0 = min(H, tid * per_thread)
         r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
+        if tid == nt - 1:
+            book_fit_prepare(X, order, 0, min(KB, N), Xb, G, 0, &xr[0])
         b0 = 0
+        base = 0
         while b0 < N:
             nb = min(KB, N - b0)
-            m = tid
-            while m < nb:
-                memcpy(&Xb[m, 0], &X[order[b0 + m], 0], I * sizeof(floating))
-                m = m + nt
             cnn_sync_wait(&sync, nt)
-            # A[n, j] = wih[j] . x_n for this thread's rows j; G[m, n] = x_m . x_n for m < n,
-            # in groups of 4 rows m dealt out to the threads in turn, the first (largest) group
-            # to the last thread, which has the fewest rows of wih
-            dot_block(&wih[r0, 0], I, r1 - r0, xr, nb, I, &A[0, r0], 1, H)
-            m0 = 4 * (nt - 1 - tid)
-            while m0 < nb:
-                dot_block(&Xb[m0, 0], I, min(4, nb - m0), &xr[m0], nb - m0, I, &G[m0, m0], KB, 1)
-                m0 = m0 + 4 * nt
+            # A[n, j] = wih[j] . x_n for this thread's rows j
+            dot_block(&wih[r0, 0], I, r1 - r0, &xr[base], nb, I, &A[0, r0], 1, H)
             cnn_sync_wait(&sync, nt)
-            done = nb
-            for n in range(nb):
-                for j in range(r0, r1):
-                    hin[j] = A[n, j]
-                for m in range(n):
-                    gmn = G[m, n]
-                    for j in range(r0, r1):
-                        hin[j] += S[m, j] * gmn
-                if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0], r0, r1,
-                                 tid, nt, n % 2, &S[n, 0], &sync):
-                    done = n
-                    break
+            if tid == 0:
+                done[0] = nb
+                for n in range(nb):
+                    if floating is double:
+                        cnn_book_hidden_in_double(&A[n, 0], &S[0, 0], H, &G[base, n], KB, n, H,
+                                                  hin)
+                    else:
+                        cnn_book_hidden_in_float(&A[n, 0], &S[0, 0], H, &G[base, n], KB, n, H,
+                                                 hin)
+                    if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0], 0, H,
+                                     0, 1, n % 2, &S[n, 0], &sync, False):
+                        done[0] = n
+                        failed_at[0] = b0 + n
+                        break
+            if tid == nt - 1 and b0 + KB < N:
+                book_fit_prepare(X, order, b0 + KB, min(KB, N - b0 - KB), Xb, G, KB - base,
+                                 &xr[KB - base])
+            cnn_sync_wait(&sync, nt)
             # wih += the block's updates (those before a failure)
-            rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, xr, done, I)
-            if done < nb:
-                if tid == 0:
-                    failed_at[0] = b0 + done
+            rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, &xr[base], done[0], I)
+            if failed_at[0] >= 0:
                 break
-            cnn_sync_wait(&sync, nt)
             b0 = b0 + KB
-    return failed[0]
+            base = KB - base
+    return failed_at[0]
 
 
 def book_fit(floating[:, ::1] wih, floating[:, ::1] who,
@@ -576,15 +592,15 @@ def book_fit(floating[:, ::1] wih, floating[:, ::1] who,
     update first. Returns -1 or the position of the first non-finite sample, like book_train.
 
     Shapes as book_train, plus the scratch arrays of book_block_buffers(block, I, H)."""
-    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], KB = Xb.shape[0], n
+    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], KB = A.shape[0], n
     cdef Py_ssize_t status
     if n_threads < 1:
         n_threads = 1
     if (who.shape[1] != H or X.shape[1] != I or T.shape[1] != O or T.shape[0] != X.shape[0]
             or work.shape[0] != book_work_size(H, O, n_threads) or xp.shape[0] != I
-            or s.shape[0] != H or state.shape[0] != 2 or not 1 <= KB <= 256 or Xb.shape[1] != I
-            or A.shape[0] != KB or A.shape[1] != H or G.shape[0] != KB or G.shape[1] != KB
-            or S.shape[0] != KB or S.shape[1] != H):
+            or s.shape[0] != H or state.shape[0] != 2 or not 1 <= KB <= 256
+            or Xb.shape[0] != 2 * KB or Xb.shape[1] != I or A.shape[1] != H
+            or G.shape[0] != 2 * KB or G.shape[1] != KB or S.shape[0] != KB or S.shape[1] != H):
         raise ValueError("book_fit: inconsistent shapes")
     for n in range(order.shape[0]):
         if not 0 <= order[n] < X.shape[0]:

@@ -2,7 +2,9 @@
  *  - cnn_rows_update_dot: one pass over the rows of a weight matrix that applies a pending
  *    rank-1 update and takes the dot product of each updated row with the next input;
  *  - cnn_dot_block: dot products of a block of rows with a block of vectors (a small "A @ B.T");
- *  - cnn_rank_update: W += S.T @ X for a block of k samples (a rank-k update).
+ *  - cnn_rank_update: W += S.T @ X for a block of k samples (a rank-k update);
+ *  - cnn_sigmoid: the sigmoid on whole vectors;
+ *  - cnn_book_*: the loops of one training step of the book network after its forward product.
  *
  * They are C, not Cython, because the compiler must know that rows never alias (`restrict`) and
  * may keep several sums in vector registers (`omp simd reduction`, or GCC vector extensions with
@@ -53,6 +55,10 @@ static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
 #else
 #define CNN_VBYTES 16
 #endif
+
+/* Hidden units (rows of wih, columns of who) per group of the book network's per-sample step:
+ * each group's share of who @ h is summed on its own, so that threads can split the groups. */
+#define CNN_BOOK_GROUP 8
 
 #define CNN_REAL double
 #define CNN_IS_DOUBLE 1
