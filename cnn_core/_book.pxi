@@ -4,98 +4,58 @@
 # The book network: per-sample training with the update of wih kept pending
 # --------------------------------------------------------------------------------------------
 
-# Rows of wih (hidden units, columns of who) are split between threads in groups of
-# CNN_BOOK_GROUP (_simd.h): each thread owns its rows of wih, its columns of who and the partial
-# sums of who @ h over its groups, so a training step needs one barrier and gives the same bits
-# for any number of threads.
+# With several threads, the rows of wih (hidden units) are split between them in groups of
+# BOOK_GROUP rows, and each thread owns its rows for the whole call (they stay in its cache):
+# the threads split the passes over wih; the rest of a training step, small, runs on the first
+# thread. No value depends on the split, so results are the same bits for any thread count.
 cdef enum:
-    BOOK_LINE = 16      # elements of a cache line or more (64 bytes of float32, 128 of float64)
+    BOOK_GROUP = 8
 
 
-def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes, int n_threads=1):
-    """Length of the `work` buffer of a book network trained with `n_threads` threads:
-    hin, h (hnodes each); two sets of partial sums (groups x onodes); two sets of per-thread
-    flags; then, per thread, e and g (onodes each) on cache lines of their own (a buffer that
-    starts on a cache line keeps threads from writing to one line)."""
-    return book_thread_area(hnodes, onodes, n_threads) + n_threads * book_thread_stride(onodes)
-
-
-cdef inline Py_ssize_t book_round_line(Py_ssize_t n) noexcept nogil:
-    return (n + BOOK_LINE - 1) // BOOK_LINE * BOOK_LINE
-
-
-cdef inline Py_ssize_t book_thread_area(Py_ssize_t H, Py_ssize_t O, int nt) noexcept nogil:
-    """Offset in `work` of the per-thread scratch (after what the threads share)."""
-    cdef Py_ssize_t groups = (H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP
-    return book_round_line(2 * H + 2 * groups * O + 2 * nt)
-
-
-cdef inline Py_ssize_t book_thread_stride(Py_ssize_t O) noexcept nogil:
-    return book_round_line(2 * O)
+def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes):
+    """Length of the `work` buffer of a book network: hin, h (hnodes each); o, e, g (onodes
+    each)."""
+    return 2 * hnodes + 3 * onodes
 
 
 cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil:
-    return ((H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP + nt - 1) // nt * CNN_BOOK_GROUP
+    return ((H + BOOK_GROUP - 1) // BOOK_GROUP + nt - 1) // nt * BOOK_GROUP
 
 
 cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int activation,
-                    floating *work, Py_ssize_t r0, Py_ssize_t r1, int tid, int nt,
-                    Py_ssize_t parity, floating *s, cnn_sync *sync, bint grouped=True) noexcept nogil:
-    """One training step of the book's rule, after hin = wih @ x (work[:H]) holds this thread's
-    rows [r0, r1). Called by every thread of a team of `nt` (1 is fine), for samples of
-    alternating `parity`.
-
-    Sets h = f(hin) and this thread's share of who @ h; after one barrier every thread forms
-    o = sigmoid(who @ h) and e = t - o from the shares, then, for its own hidden units j,
-    s[j] = lr * (who.T @ e)[j] * f'(h[j]) (the pending update of wih's row j, from who before
-    its update) and who[:, j] += lr * (e * o * (1 - o)) * h[j]. Returns False in every thread,
-    changing nothing, when a pre-activation is not finite.
-
-    grouped=False (one thread, all hidden units) forms who @ h from whole rows of who instead
-    of the groups' shares: fewer operations, not the same bits as grouped=True."""
-    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, c
-    cdef Py_ssize_t groups = (H + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP
+                    floating *work, floating *s) noexcept nogil:
+    """One training step of the book's rule, after hin = wih @ x (work[:H]) is set: h = f(hin),
+    o = sigmoid(who @ h), e = t - o; then s = lr * (who.T @ e) * f'(h), from who before its
+    update (the pending update of wih: wih += outer(s, x)), and who += lr * outer(e * o * (1 - o),
+    h). Returns False, changing nothing, when a pre-activation is not finite."""
+    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j
     cdef floating *hin = work
     cdef floating *h = hin + H
-    cdef floating *part = h + H + parity * groups * O
-    cdef floating *flags = h + H + 2 * groups * O + parity * nt
-    cdef floating *e = work + book_thread_area(H, O, nt) + tid * book_thread_stride(O)
+    cdef floating *o = h + H
+    cdef floating *e = o + O
     cdef floating *g = e + O
     cdef bint ok
-    flags[tid] = 0 if all_finite_ptr(hin + r0, r1 - r0) else 1
-    for j in range(r0, r1):
+    if not all_finite_ptr(hin, H):
+        return False
+    for j in range(H):
         h[j] = hin[j]
-    activate_inplace(h + r0, r1 - r0, activation, <floating>1)
-    if not grouped:
-        rows_update_dot(&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, part)
-        groups = 1
-    elif r0 < r1:                    # r0 is a multiple of CNN_BOOK_GROUP
-        if floating is double:
-            cnn_book_partials_double(&who[0, 0], H, O, h, r0 // CNN_BOOK_GROUP,
-                                     (r1 + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP, part)
-        else:
-            cnn_book_partials_float(&who[0, 0], H, O, h, r0 // CNN_BOOK_GROUP,
-                                    (r1 + CNN_BOOK_GROUP - 1) // CNN_BOOK_GROUP, part)
-    cnn_sync_wait(sync, nt)
-    for c in range(nt):
-        if flags[c] != 0:
-            return False
+    activate_inplace(h, H, activation, <floating>1)
+    rows_update_dot(&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, o)
     if floating is double:
-        ok = cnn_book_output_double(part, groups, O, t, e, g)
+        ok = cnn_book_output_double(o, O, t, e, g)
     else:
-        ok = cnn_book_output_float(part, groups, O, t, e, g)
+        ok = cnn_book_output_float(o, O, t, e, g)
     if not ok:
         return False
-    # own hidden units: s = who.T @ e with who before its update, then who's own columns
     if floating is double:
-        cnn_book_backward_double(&who[0, 0], H, O, r0, r1, h, e, g, lr, s)
+        cnn_book_backward_double(&who[0, 0], H, O, h, e, g, lr, s)
     else:
-        cnn_book_backward_float(&who[0, 0], H, O, r0, r1, h, e, g, lr, s)
+        cnn_book_backward_float(&who[0, 0], H, O, h, e, g, lr, s)
     if activation == Activation.SIGMOID:
-        for j in range(r0, r1):
+        for j in range(H):
             s[j] = lr * (s[j] * (h[j] * (1 - h[j])))
     else:
-        for j in range(r0, r1):
+        for j in range(H):
             s[j] = lr * (s[j] * derivative_from_output(h[j], activation, <floating>1))
     return True
 
@@ -111,9 +71,10 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
     state[0] says whether wih owes the update outer(s, xp) (the pending update); on return it
     owes the last sample's update (xp holds a copy of that sample): each sample's pass over wih
     applies the previous update and computes the new forward product. state[1] counts the
-    samples trained. Returns -1, or the position in `order` of the first sample whose forward
-    pass was not finite: training stops there, with wih and who holding every update before it
-    and nothing pending."""
+    samples trained. The threads split the rows of wih for that pass; the rest of the step runs
+    on the first thread (book_step). Returns -1, or the position in `order` of the first sample
+    whose forward pass was not finite: training stops there, with wih and who holding every
+    update before it and nothing pending."""
     cdef Py_ssize_t N = order.shape[0], H = wih.shape[0], I = wih.shape[1], O = who.shape[0], n
     cdef const floating *x
     cdef bint pending = state[0] != 0
@@ -135,10 +96,12 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
         x = &xp[0] if pending else NULL
         for n in range(N):
             rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], X + order[n] * I, &work[0])
-            if not book_step(who, T + order[n] * O, lr, activation, &work[0], r0, r1, tid, nt,
-                             n % 2, &s[0], &sync):
-                if tid == 0:
+            cnn_sync_wait(&sync, nt)
+            if tid == 0:
+                if not book_step(who, T + order[n] * O, lr, activation, &work[0], &s[0]):
                     failed_at[0] = n
+            cnn_sync_wait(&sync, nt)
+            if failed_at[0] >= 0:
                 break
             x = X + order[n] * I
     if failed[0] >= 0:
@@ -158,14 +121,14 @@ def book_train(floating[:, ::1] wih, floating[:, ::1] who,
     """Per-sample training on X[order], T[order] (see book_train_loop); returns its status.
 
     Shapes: wih (H, I), who (O, H), X (N, I), T (N, O), order (M,) with values in [0, N),
-    work (book_work_size(H, O, n_threads),), xp (I,), s (H,), state (2,): [pending, samples
+    work (book_work_size(H, O),), xp (I,), s (H,), state (2,): [pending, samples
     trained]."""
     cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0], n
     cdef Py_ssize_t status
     if n_threads < 1:
         n_threads = 1
     if (who.shape[1] != H or X.shape[1] != I or T.shape[1] != O or T.shape[0] != X.shape[0]
-            or work.shape[0] != book_work_size(H, O, n_threads) or xp.shape[0] != I
+            or work.shape[0] != book_work_size(H, O) or xp.shape[0] != I
             or s.shape[0] != H or state.shape[0] != 2):
         raise ValueError("book_train: inconsistent shapes")
     for n in range(order.shape[0]):
@@ -234,25 +197,21 @@ cdef class BookBuffers:
         self.n_hidden, self.n_in = wih.shape
         self.n_out = who.shape[0]
         if (who.shape != (self.n_out, self.n_hidden) or xp.shape != (self.n_in,) or s.shape != (self.n_hidden,)
-                or state.shape[0] != 2):
+                or work.shape != (book_work_size(self.n_hidden, self.n_out),) or state.shape[0] != 2):
             raise ValueError("BookBuffers: inconsistent shapes")
         self.is64 = wih.dtype == _numpy.float64
         if self.is64:
-            self.wih_d, self.who_d, self.xp_d, self.s_d = wih, who, xp, s
+            self.wih_d, self.who_d, self.work_d, self.xp_d, self.s_d = wih, who, work, xp, s
         else:
-            self.wih_f, self.who_f, self.xp_f, self.s_f = wih, who, xp, s
+            self.wih_f, self.who_f, self.work_f, self.xp_f, self.s_f = wih, who, work, xp, s
         self.state = state
         self.order1 = _numpy.zeros(1, _numpy.intp)
-        self.set_work(work, n_threads)
+        self.set_threads(n_threads)
 
-    def set_work(self, work, int n_threads):
-        """Use `work` (book_work_size(H, O, n_threads),) for `n_threads` threads."""
-        if n_threads < 1 or work.shape[0] != book_work_size(self.n_hidden, self.n_out, n_threads):
-            raise ValueError("BookBuffers.set_work: wrong size")
-        if self.is64:
-            self.work_d = work
-        else:
-            self.work_f = work
+    def set_threads(self, int n_threads):
+        """Train one sample on `n_threads` threads from now on."""
+        if n_threads < 1:
+            raise ValueError("BookBuffers.set_threads: n_threads < 1")
         self.n_threads = n_threads
 
     def train_one(self, x, t, double lr, int activation):
@@ -565,8 +524,8 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                     else:
                         cnn_book_hidden_in_float(&A[n, 0], &S[0, 0], H, &G[base, n], KB, n, H,
                                                  hin)
-                    if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0], 0, H,
-                                     0, 1, n % 2, &S[n, 0], &sync, False):
+                    if not book_step(who, &T[order[b0 + n], 0], lr, activation, &work[0],
+                                     &S[n, 0]):
                         done[0] = n
                         failed_at[0] = b0 + n
                         break
@@ -597,7 +556,7 @@ def book_fit(floating[:, ::1] wih, floating[:, ::1] who,
     if n_threads < 1:
         n_threads = 1
     if (who.shape[1] != H or X.shape[1] != I or T.shape[1] != O or T.shape[0] != X.shape[0]
-            or work.shape[0] != book_work_size(H, O, n_threads) or xp.shape[0] != I
+            or work.shape[0] != book_work_size(H, O) or xp.shape[0] != I
             or s.shape[0] != H or state.shape[0] != 2 or not 1 <= KB <= 256
             or Xb.shape[0] != 2 * KB or Xb.shape[1] != I or A.shape[1] != H
             or G.shape[0] != 2 * KB or G.shape[1] != KB or S.shape[0] != KB or S.shape[1] != H):

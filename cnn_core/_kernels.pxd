@@ -21,27 +21,18 @@ cdef extern from "_simd.h" nogil:
                              float *out, Py_ssize_t out_row, Py_ssize_t out_col)
     void cnn_sigmoid_double(double *z, Py_ssize_t n)
     void cnn_sigmoid_float(float *z, Py_ssize_t n)
-    enum: CNN_BOOK_GROUP
     void cnn_book_hidden_in_double(const double *a, const double *S, Py_ssize_t lds,
                                    const double *g, Py_ssize_t ldg, Py_ssize_t n, Py_ssize_t rows,
                                    double *hin)
     void cnn_book_hidden_in_float(const float *a, const float *S, Py_ssize_t lds,
                                   const float *g, Py_ssize_t ldg, Py_ssize_t n, Py_ssize_t rows,
                                   float *hin)
-    void cnn_book_partials_double(const double *who, Py_ssize_t H, Py_ssize_t O, const double *h,
-                                  Py_ssize_t g0, Py_ssize_t g1, double *part)
-    void cnn_book_partials_float(const float *who, Py_ssize_t H, Py_ssize_t O, const float *h,
-                                 Py_ssize_t g0, Py_ssize_t g1, float *part)
-    int cnn_book_output_double(const double *part, Py_ssize_t groups, Py_ssize_t O,
-                               const double *t, double *e, double *g)
-    int cnn_book_output_float(const float *part, Py_ssize_t groups, Py_ssize_t O,
-                              const float *t, float *e, float *g)
-    void cnn_book_backward_double(double *who, Py_ssize_t H, Py_ssize_t O, Py_ssize_t r0,
-                                  Py_ssize_t r1, const double *h, const double *e,
-                                  const double *g, double lr, double *s)
-    void cnn_book_backward_float(float *who, Py_ssize_t H, Py_ssize_t O, Py_ssize_t r0,
-                                 Py_ssize_t r1, const float *h, const float *e,
-                                 const float *g, float lr, float *s)
+    int cnn_book_output_double(double *o, Py_ssize_t O, const double *t, double *e, double *g)
+    int cnn_book_output_float(float *o, Py_ssize_t O, const float *t, float *e, float *g)
+    void cnn_book_backward_double(double *who, Py_ssize_t H, Py_ssize_t O, const double *h,
+                                  const double *e, const double *g, double lr, double *s)
+    void cnn_book_backward_float(float *who, Py_ssize_t H, Py_ssize_t O, const float *h,
+                                 const float *e, const float *g, float lr, float *s)
     void cnn_rank_update_double(double *W, Py_ssize_t ldw, Py_ssize_t rows, const double *S,
                                 Py_ssize_t lds, const double *const *x, Py_ssize_t k, Py_ssize_t K)
     void cnn_rank_update_float(float *W, Py_ssize_t ldw, Py_ssize_t rows, const float *S,

@@ -42,8 +42,8 @@ def activate_array(z: _Floats, activation: int, slope: float = 1.0) -> None:
 
 # ---------------------------------------------------------------- the book network
 
-def book_work_size(hnodes: int, onodes: int, n_threads: int = 1) -> int:
-    """Length of the `work` buffer of a book network trained with `n_threads` threads."""
+def book_work_size(hnodes: int, onodes: int) -> int:
+    """Length of the `work` buffer of a book network (scratch of one training step)."""
 
 def book_train(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
                activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
@@ -59,7 +59,7 @@ def book_block_buffers(block: int, inodes: int, hnodes: int) -> Tuple[Tuple[int,
 def book_fit(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
              activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
              Xb: _Floats, A: _Floats, G: _Floats, S: _Floats, n_threads: int = 1) -> int:
-    """book_train's result, computed in blocks of Xb.shape[0] samples (wih read twice per block;
+    """book_train's result, computed in blocks of A.shape[0] samples (wih read twice per block;
     the same rule, sums in another order). Applies a pending update first; leaves none. Returns
     -1 or the position of the first non-finite sample."""
 
@@ -68,8 +68,8 @@ class BookBuffers:
     their own inputs."""
     def __init__(self, wih: _Floats, who: _Floats, work: _Floats, xp: _Floats, s: _Floats,
                  state: _Indices, n_threads: int) -> None: ...
-    def set_work(self, work: _Floats, n_threads: int) -> None:
-        """Use `work` (book_work_size(H, O, n_threads),) for `n_threads` threads."""
+    def set_threads(self, n_threads: int) -> None:
+        """Train one sample on `n_threads` threads from now on."""
     def train_one(self, x: object, t: object, lr: float, activation: int) -> int:
         """One training step on x (I,), t (O,) if both are finite contiguous 1-D arrays of the
         network's dtype: 1 trained, 0 forward pass not finite (no step), -1 not such arrays

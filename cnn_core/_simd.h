@@ -56,10 +56,6 @@ static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
 #define CNN_VBYTES 16
 #endif
 
-/* Hidden units (rows of wih, columns of who) per group of the book network's per-sample step:
- * each group's share of who @ h is summed on its own, so that threads can split the groups. */
-#define CNN_BOOK_GROUP 8
-
 #define CNN_REAL double
 #define CNN_IS_DOUBLE 1
 #define CNN_NAME(name) name##_double

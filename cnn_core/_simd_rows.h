@@ -298,13 +298,8 @@ static void CNN_NAME(cnn_sigmoid)(CNN_REAL *z, ptrdiff_t n) {
     }
 }
 
-/* ---- The per-sample step of the book network (its caller is book_step in _book.pxi). Rows j
- * of wih are hidden units, split between threads in groups of CNN_BOOK_GROUP; every value below
- * is computed by the same instructions whichever thread computes it, so the bits do not depend on
- * the split. Tails shorter than a vector go through a zero-padded copy, for the same reason.
- * CNN_BOOK_GROUP is in _simd.h. */
-typedef CNN_REAL CNN_NAME(cnn_v8) __attribute__((vector_size(8 * sizeof(CNN_REAL)), aligned(sizeof(CNN_REAL)), may_alias));
-typedef CNN_REAL CNN_NAME(cnn_v4) __attribute__((vector_size(4 * sizeof(CNN_REAL))));
+/* ---- The loops of one training step of the book network after its forward product (callers:
+ * book_step and book_fit_loop in _book.pxi, on one thread). H hidden units, O outputs. */
 
 /* hin[j] = a[j] + sum over m < n, in order, of S[m * lds + j] * g[m * ldg], for j < rows: the
  * pre-activations of sample n of a block, from W_0 @ x_n and the block's earlier updates.
@@ -346,67 +341,31 @@ static void CNN_NAME(cnn_book_hidden_in)(const CNN_REAL *a, const CNN_REAL *S, p
     }
 }
 
-/* part[grp * O + k] = who[k, cols of grp] . h[cols of grp] for the groups [g0, g1) of the H
- * columns of who (O, H): the shares of who @ h, each summed as a fixed tree of 8 products. */
-static void CNN_NAME(cnn_book_partials)(const CNN_REAL *who, ptrdiff_t H, ptrdiff_t O,
-                                        const CNN_REAL *h, ptrdiff_t g0, ptrdiff_t g1,
-                                        CNN_REAL *restrict part) {
-    typedef CNN_NAME(cnn_v8) v8;
-    typedef CNN_NAME(cnn_v4) v4;
-    ptrdiff_t grp, k;
-    for (grp = g0; grp < g1; grp++) {
-        const ptrdiff_t c0 = grp * CNN_BOOK_GROUP;
-        const ptrdiff_t len = H - c0 < CNN_BOOK_GROUP ? H - c0 : CNN_BOOK_GROUP;
-        CNN_REAL hp[CNN_BOOK_GROUP] = {0}, wp[CNN_BOOK_GROUP] = {0};
-        v8 hv;
-        __builtin_memcpy(hp, h + c0, len * sizeof(CNN_REAL));
-        hv = *(const v8 *)hp;
-        for (k = 0; k < O; k++) {
-            const CNN_REAL *w = who + k * H + c0;
-            v8 p;
-            v4 q;
-            if (len == CNN_BOOK_GROUP) {
-                p = *(const v8 *)w * hv;
-            } else {
-                __builtin_memcpy(wp, w, len * sizeof(CNN_REAL));
-                p = *(const v8 *)wp * hv;
-            }
-            q = __builtin_shufflevector(p, p, 0, 1, 2, 3) + __builtin_shufflevector(p, p, 4, 5, 6, 7);
-            part[grp * O + k] = (q[0] + q[2]) + (q[1] + q[3]);
-        }
-    }
-}
-
-/* The output layer from the shares: o[k] = sum over groups, in order, of part[grp * O + k];
- * y = sigmoid(o); e = t - y; g = e * y * (1 - y). Returns 0 (e, g undefined) when an o[k] is not
- * finite. */
-static int CNN_NAME(cnn_book_output)(const CNN_REAL *part, ptrdiff_t groups, ptrdiff_t O,
-                                     const CNN_REAL *t, CNN_REAL *restrict e,
-                                     CNN_REAL *restrict g) {
-    ptrdiff_t grp, k;
+/* The output layer: o = who @ h on entry; o = sigmoid(o), e = t - o and g = e * o * (1 - o) on
+ * return. Returns 0, changing nothing, when an o[k] is not finite. */
+static int CNN_NAME(cnn_book_output)(CNN_REAL *o, ptrdiff_t O, const CNN_REAL *t,
+                                     CNN_REAL *restrict e, CNN_REAL *restrict g) {
+    ptrdiff_t k;
     int bad = 0;
-    for (k = 0; k < O; k++) e[k] = part[k];
-    for (grp = 1; grp < groups; grp++)
-        for (k = 0; k < O; k++) e[k] += part[grp * O + k];
-    for (k = 0; k < O; k++) bad |= e[k] - e[k] != 0;     /* NaN for NaN or +-inf */
+    for (k = 0; k < O; k++) bad |= o[k] - o[k] != 0;     /* NaN for NaN or +-inf */
     if (bad) return 0;
-    CNN_NAME(cnn_sigmoid)(e, O);
+    CNN_NAME(cnn_sigmoid)(o, O);
     for (k = 0; k < O; k++) {
-        const CNN_REAL y = e[k], ek = t[k] - y;
+        const CNN_REAL y = o[k], ek = t[k] - y;
         e[k] = ek;
         g[k] = ek * y * (1 - y);
     }
     return 1;
 }
 
-/* For the columns j in [r0, r1) of who (O, H): s[j] = sum over k, in order, of who[k, j] * e[k]
- * with who before its update, and who[k, j] += lr * (g[k] * h[j]). One pass over the columns,
- * 4 vectors of columns at a time (4 independent sums in flight). */
-static void CNN_NAME(cnn_book_backward)(CNN_REAL *who, ptrdiff_t H, ptrdiff_t O, ptrdiff_t r0,
-                                        ptrdiff_t r1, const CNN_REAL *h, const CNN_REAL *e,
-                                        const CNN_REAL *g, CNN_REAL lr, CNN_REAL *restrict s) {
-    ptrdiff_t j = r0, k;
-    for (; j + 4 * CNN_VL <= r1; j += 4 * CNN_VL) {
+/* For the H columns j of who (O, H): s[j] = sum over k, in order, of who[k, j] * e[k] with who
+ * before its update, and who[k, j] += lr * (g[k] * h[j]). One pass over the columns, 4 vectors
+ * of columns at a time (4 independent sums in flight). */
+static void CNN_NAME(cnn_book_backward)(CNN_REAL *who, ptrdiff_t H, ptrdiff_t O,
+                                        const CNN_REAL *h, const CNN_REAL *e, const CNN_REAL *g,
+                                        CNN_REAL lr, CNN_REAL *restrict s) {
+    ptrdiff_t j = 0, k;
+    for (; j + 4 * CNN_VL <= H; j += 4 * CNN_VL) {
         const CNN_VEC h0 = CNN_LD(h + j), h1 = CNN_LD(h + j + CNN_VL);
         const CNN_VEC h2 = CNN_LD(h + j + 2 * CNN_VL), h3 = CNN_LD(h + j + 3 * CNN_VL);
         CNN_VEC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -424,7 +383,7 @@ static void CNN_NAME(cnn_book_backward)(CNN_REAL *who, ptrdiff_t H, ptrdiff_t O,
         CNN_ST(s + j, a0); CNN_ST(s + j + CNN_VL, a1);
         CNN_ST(s + j + 2 * CNN_VL, a2); CNN_ST(s + j + 3 * CNN_VL, a3);
     }
-    for (; j + CNN_VL <= r1; j += CNN_VL) {
+    for (; j + CNN_VL <= H; j += CNN_VL) {
         const CNN_VEC hv = CNN_LD(h + j);
         CNN_VEC acc = {0};
         for (k = 0; k < O; k++) {
@@ -435,8 +394,8 @@ static void CNN_NAME(cnn_book_backward)(CNN_REAL *who, ptrdiff_t H, ptrdiff_t O,
         }
         CNN_ST(s + j, acc);
     }
-    if (j < r1) {
-        const ptrdiff_t len = r1 - j;
+    if (j < H) {
+        const ptrdiff_t len = H - j;
         CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)] = {0};
         CNN_VEC hv, acc = {0};
         __builtin_memcpy(t, h + j, len * sizeof(CNN_REAL));

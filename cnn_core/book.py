@@ -106,13 +106,13 @@ class neuralNetwork:
         self._call_window = _CallWindow()
         self._wih = _aligned_copy(wih, dtype)
         self._who = _aligned_copy(who, dtype)
-        # buffers of the per-sample kernels (layout: _kernels.book_work_size, per thread count)
-        self._works = {1: _aligned_zeros(kernels.book_work_size(hnodes, onodes, 1), dtype)}
+        # scratch of the per-sample kernels (layout: _kernels.book_work_size)
+        self._work = _aligned_zeros(kernels.book_work_size(hnodes, onodes), dtype)
         self._xp = _aligned_zeros(inodes, dtype)       # input of the pending update
         self._s = _aligned_zeros(hnodes, dtype)        # its per-row factors: wih += outer(s, xp)
         self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
         # typed views of the above for the one-sample calls
-        self._buffers = kernels.BookBuffers(self._wih, self._who, self._works[1], self._xp,
+        self._buffers = kernels.BookBuffers(self._wih, self._who, self._work, self._xp,
                                             self._s, self._state, 1)
         # _training serializes everything that changes the weights (train, fit, assignment);
         # _lock guards the arrays for one kernel call, so a query made while fit runs in another
@@ -277,7 +277,7 @@ class neuralNetwork:
 
             def kernel(rows, n_threads):
                 return kernels.book_fit(self._wih, self._who, X, T, rows, self._lr,
-                                        self._activation.code, self._work_for(n_threads), self._xp,
+                                        self._activation.code, self._work, self._xp,
                                         self._s, self._state, *scratch, n_threads)
         else:
             def kernel(rows, n_threads):
@@ -402,7 +402,7 @@ class neuralNetwork:
         window = self._call_window
         if window.left == 0:
             n_threads = window.renew(self._thread_plan("call"))
-            self._buffers.set_work(self._work_for(n_threads), n_threads)
+            self._buffers.set_threads(n_threads)
         began = time.perf_counter() if window.timed else None
         status = self._buffers.train_one(x, t, self._lr, self._activation.code)
         if status < 0:
@@ -414,20 +414,13 @@ class neuralNetwork:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
         return True
 
-    def _work_for(self, n_threads):
-        """A work buffer for the kernels run by `n_threads` threads (scratch, no state)."""
-        if n_threads not in self._works:
-            self._works[n_threads] = _aligned_zeros(
-                kernels.book_work_size(self._hnodes, self._onodes, n_threads), self._dtype)
-        return self._works[n_threads]
-
     def _flush(self):
         kernels.book_flush(self._wih, self._xp, self._s, self._state)
 
     def _train_rows(self, X, T, order, n_threads):
         """Per-sample steps on rows ``order`` of X, T (the pending-update kernel); its status."""
         return kernels.book_train(self._wih, self._who, X, T, order, self._lr,
-                                  self._activation.code, self._work_for(n_threads), self._xp,
+                                  self._activation.code, self._work, self._xp,
                                   self._s, self._state, n_threads)
 
     def _train_summed(self, X, T):

@@ -27,7 +27,7 @@ def test_kernels_release_the_gil(kernel):
     net = cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=0, n_threads=1)
     X, T = data(4000)
     order = numpy.tile(numpy.arange(4000), 3)
-    work = net._work_for(1)
+    work = net._work
     if kernel == "book_fit":
         scratch = [numpy.empty(s) for s in kernels.book_block_buffers(32, 784, 100)]
         call = lambda: kernels.book_fit(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
@@ -159,13 +159,13 @@ def test_automatic_threads_give_the_same_bits_as_one_thread():
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 def test_buffers_the_threads_write_start_on_cache_lines(dtype, tmp_path):
-    """Two threads write their own rows of wih, columns of who and parts of the scratch buffers:
-    buffers that start on a 64-byte line keep them from writing to one line (which costs a
-    transfer between the cores at every sample). Also for a loaded network and fit's scratch."""
+    """Two threads write their own rows of wih and their parts of hin (the scratch): buffers
+    that start on a 64-byte line keep them from writing to one line (which costs a transfer
+    between the cores at every sample). Also for a loaded network."""
     net = cnn_core.neuralNetwork(784, 200, 10, 0.1, seed=0, dtype=dtype, n_threads=2)
     X, T = data(64)
     net.fit(X, T)
     net.save(tmp_path / "net.npz")
     for each in (net, cnn_core.neuralNetwork.load(tmp_path / "net.npz")):
-        arrays = [each._wih, each._who, each._xp, each._s, each._work_for(1), each._work_for(2)]
+        arrays = [each._wih, each._who, each._xp, each._s, each._work]
         assert all(a.ctypes.data % 64 == 0 and a.flags.c_contiguous for a in arrays)

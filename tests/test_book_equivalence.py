@@ -201,7 +201,7 @@ def test_block_kernel_stops_mid_block_at_the_first_non_finite_sample(dtype):
         ours, theirs = pair(784, 40, 10, 0.1, dtype)
         scratch = [numpy.zeros(shape, dtype) for shape in kernels.book_block_buffers(32, 784, 40)]
         status = kernels.book_fit(ours._wih, ours._who, X, T, numpy.arange(100), 0.1, 1,
-                                  ours._work_for(n_threads), ours._xp, ours._s, ours._state,
+                                  ours._work, ours._xp, ours._s, ours._state,
                                   *scratch, n_threads)
         assert status == 45 and ours._state[0] == 0 and ours._state[1] == 45
         results.append((ours.wih, ours.who))
