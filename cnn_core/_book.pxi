@@ -9,7 +9,7 @@
 # the threads split the passes over wih; the rest of a training step, small, runs on the first
 # thread. No value depends on the split, so results are the same bits for any thread count.
 cdef enum:
-    BOOK_GROUP = 8
+    BOOK_GROUP = 4
 
 
 def book_work_size(Py_ssize_t hnodes, Py_ssize_t onodes):
