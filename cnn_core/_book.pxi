@@ -28,25 +28,25 @@ cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int ac
     o = sigmoid(who @ h), e = t - o; then s = lr * (who.T @ e) * f'(h), from who before its
     update (the pending update of wih: wih += outer(s, x)), and who += lr * outer(e * o * (1 - o),
     h). Returns False, changing nothing, when a pre-activation is not finite."""
-    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j
+    cdef Py_ssize_t O = who.shape[0], H = who.shape[1], j, k
     cdef floating *hin = work
     cdef floating *h = hin + H
     cdef floating *o = h + H
     cdef floating *e = o + O
     cdef floating *g = e + O
-    cdef bint ok
+    cdef floating y
     if not all_finite_ptr(hin, H):
         return False
     for j in range(H):
         h[j] = hin[j]
     activate_inplace(h, H, activation, <floating>1)
     rows_update_dot(&who[0, 0], H, 0, O, <floating *>NULL, <floating *>NULL, h, o)
-    if floating is double:
-        ok = cnn_book_output_double(o, O, t, e, g)
-    else:
-        ok = cnn_book_output_float(o, O, t, e, g)
-    if not ok:
+    if not all_finite_ptr(o, O):
         return False
+    for k in range(O):
+        y = sigmoid(o[k])
+        e[k] = t[k] - y
+        g[k] = e[k] * y * (1 - y)
     if floating is double:
         cnn_book_backward_double(&who[0, 0], H, O, h, e, g, lr, s)
     else:

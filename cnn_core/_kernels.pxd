@@ -27,8 +27,6 @@ cdef extern from "_simd.h" nogil:
     void cnn_book_hidden_in_float(const float *a, const float *S, Py_ssize_t lds,
                                   const float *g, Py_ssize_t ldg, Py_ssize_t n, Py_ssize_t rows,
                                   float *hin)
-    int cnn_book_output_double(double *o, Py_ssize_t O, const double *t, double *e, double *g)
-    int cnn_book_output_float(float *o, Py_ssize_t O, const float *t, float *e, float *g)
     void cnn_book_backward_double(double *who, Py_ssize_t H, Py_ssize_t O, const double *h,
                                   const double *e, const double *g, double lr, double *s)
     void cnn_book_backward_float(float *who, Py_ssize_t H, Py_ssize_t O, const float *h,

@@ -290,11 +290,12 @@ static inline CNN_VEC CNN_NAME(cnn_sigmoid_vec)(CNN_VEC x) {
 static void CNN_NAME(cnn_sigmoid)(CNN_REAL *z, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + CNN_VL <= n; i += CNN_VL) CNN_ST(z + i, CNN_NAME(cnn_sigmoid_vec)(CNN_LD(z + i)));
-    if (i < n) {
-        CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)] = {0};
-        __builtin_memcpy(t, z + i, (n - i) * sizeof(CNN_REAL));
-        CNN_ST(t, CNN_NAME(cnn_sigmoid_vec)(CNN_LD(t)));
-        __builtin_memcpy(z + i, t, (n - i) * sizeof(CNN_REAL));
+    if (i < n) {        /* lane by lane: a copy through memory costs a failed store forwarding */
+        CNN_VEC v = {0};
+        ptrdiff_t k;
+        for (k = 0; k < n - i; k++) v[k] = z[i + k];
+        v = CNN_NAME(cnn_sigmoid_vec)(v);
+        for (k = 0; k < n - i; k++) z[i + k] = v[k];
     }
 }
 
@@ -326,36 +327,11 @@ static void CNN_NAME(cnn_book_hidden_in)(const CNN_REAL *a, const CNN_REAL *S, p
         for (m = 0; m < n; m++) u += CNN_LD(S + m * lds + j) * g[m * ldg];
         CNN_ST(hin + j, u);
     }
-    if (j < rows) {
-        const ptrdiff_t len = rows - j;
-        CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)] = {0};
-        CNN_VEC u;
-        __builtin_memcpy(t, a + j, len * sizeof(CNN_REAL));
-        u = CNN_LD(t);
-        for (m = 0; m < n; m++) {
-            __builtin_memcpy(t, S + m * lds + j, len * sizeof(CNN_REAL));
-            u += CNN_LD(t) * g[m * ldg];
-        }
-        CNN_ST(t, u);
-        __builtin_memcpy(hin + j, t, len * sizeof(CNN_REAL));
+    for (; j < rows; j++) {
+        CNN_REAL u = a[j];
+        for (m = 0; m < n; m++) u += S[m * lds + j] * g[m * ldg];
+        hin[j] = u;
     }
-}
-
-/* The output layer: o = who @ h on entry; o = sigmoid(o), e = t - o and g = e * o * (1 - o) on
- * return. Returns 0, changing nothing, when an o[k] is not finite. */
-static int CNN_NAME(cnn_book_output)(CNN_REAL *o, ptrdiff_t O, const CNN_REAL *t,
-                                     CNN_REAL *restrict e, CNN_REAL *restrict g) {
-    ptrdiff_t k;
-    int bad = 0;
-    for (k = 0; k < O; k++) bad |= o[k] - o[k] != 0;     /* NaN for NaN or +-inf */
-    if (bad) return 0;
-    CNN_NAME(cnn_sigmoid)(o, O);
-    for (k = 0; k < O; k++) {
-        const CNN_REAL y = o[k], ek = t[k] - y;
-        e[k] = ek;
-        g[k] = ek * y * (1 - y);
-    }
-    return 1;
 }
 
 /* For the H columns j of who (O, H): s[j] = sum over k, in order, of who[k, j] * e[k] with who
@@ -394,23 +370,14 @@ static void CNN_NAME(cnn_book_backward)(CNN_REAL *who, ptrdiff_t H, ptrdiff_t O,
         }
         CNN_ST(s + j, acc);
     }
-    if (j < H) {
-        const ptrdiff_t len = H - j;
-        CNN_REAL t[CNN_VBYTES / sizeof(CNN_REAL)] = {0};
-        CNN_VEC hv, acc = {0};
-        __builtin_memcpy(t, h + j, len * sizeof(CNN_REAL));
-        hv = CNN_LD(t);
+    for (; j < H; j++) {
+        CNN_REAL acc = 0;
         for (k = 0; k < O; k++) {
             CNN_REAL *w = who + k * H + j;
-            CNN_VEC wv;
-            __builtin_memcpy(t, w, len * sizeof(CNN_REAL));
-            wv = CNN_LD(t);
-            acc += wv * e[k];
-            CNN_ST(t, wv + lr * (g[k] * hv));
-            __builtin_memcpy(w, t, len * sizeof(CNN_REAL));
+            acc += *w * e[k];
+            *w += lr * (g[k] * h[j]);
         }
-        CNN_ST(t, acc);
-        __builtin_memcpy(s + j, t, len * sizeof(CNN_REAL));
+        s[j] = acc;
     }
 }
 
