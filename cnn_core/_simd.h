@@ -19,10 +19,11 @@
 #include <sched.h>
 
 /* A barrier for the threads of one `with parallel():` block of the per-sample kernels, which
- * meet at every sample (tens of thousands of times a second). It spins briefly, then yields the
- * core: when the machine is busy, a waiting thread must not burn the time slice of the thread it
- * waits for (libgomp's barrier spins for a long time first, which made two threads ten times
- * slower than one on a loaded machine). `cnn_sync` is zeroed before the block and shared. */
+ * meet twice per sample (train) or per block (fit): tens of thousands of times a second. It spins
+ * briefly, then yields the core: when the machine is busy, a waiting thread must not burn the
+ * time slice of the thread it waits for (libgomp's barrier spins for a long time first, which
+ * made two threads ten times slower than one on a loaded machine). `cnn_sync` is zeroed before
+ * the block and shared. */
 typedef struct { int waiting; int phase; } cnn_sync;
 
 static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
