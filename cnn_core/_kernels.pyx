@@ -17,7 +17,7 @@
 
 cimport cython
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf, isfinite, fabs
+from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, tanh, tanhf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
