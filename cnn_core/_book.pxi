@@ -512,8 +512,9 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
         while b0 < N:
             nb = min(KB, N - b0)
             cnn_sync_wait(&sync, nt)
-            # A[n, j] = wih[j] . x_n for this thread's rows j
-            dot_block(&wih[r0, 0], I, r1 - r0, &xr[base], nb, I, &A[0, r0], 1, H)
+            # A[n, j] = wih[j] . x_n for this thread's rows j (a thread may have none)
+            if r0 < r1:
+                dot_block(&wih[r0, 0], I, r1 - r0, &xr[base], nb, I, &A[0, r0], 1, H)
             cnn_sync_wait(&sync, nt)
             if tid == 0:
                 done[0] = nb
@@ -534,7 +535,8 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                                  &xr[KB - base])
             cnn_sync_wait(&sync, nt)
             # wih += the block's updates (those before a failure)
-            rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, &xr[base], done[0], I)
+            if r0 < r1:
+                rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, &xr[base], done[0], I)
             if failed_at[0] >= 0:
                 break
             b0 = b0 + KB

@@ -174,10 +174,10 @@ def test_fit_shuffle_follows_a_permutation_per_epoch():
 
 
 @pytest.mark.parametrize("inodes, hnodes", [(50, 1), (50, 3), (50, 7), (50, 64), (50, 201),
-                                            (300, 17), (784, 40)])
+                                            (300, 17), (784, 40), (2100, 2)])
 def test_thread_count_does_not_change_a_bit(inodes, hnodes):
     """fit with 1, 2 and 3 threads: per-sample kernel (small networks) and block kernel
-    (>= FIT_BLOCK_MIN_WEIGHTS weights)."""
+    (>= FIT_BLOCK_MIN_WEIGHTS weights; with 2 hidden units, threads with no rows)."""
     X, T = samples(numpy.random.default_rng(6), 150, inodes, 10)
     nets = [cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=3, n_threads=n) for n in (1, 2, 3)]
     for net in nets:
