@@ -179,11 +179,20 @@ def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const float
     return ok
 
 
+@cython.auto_pickle(False)
 cdef class BookBuffers:
     """Typed views of the arrays of one book network (owned by cnn_core.book.neuralNetwork), held
     so that a one-sample train or query converts only its own inputs: these calls are made
     tens of thousands of times a second, and converting eight arrays costs more than the
-    sample. Views of one dtype are set; the other set stays empty."""
+    sample. Views of one dtype are set; the other set stays empty.
+
+    Never pickled or copied (Cython's automatic pickling would reduce the empty views of the
+    other dtype and crash): the network that owns it pickles through its save format and builds
+    new buffers from its own arrays."""
+
+    def __reduce__(self):
+        raise TypeError("BookBuffers holds views of a network's arrays and cannot be pickled or "
+                        "copied; pickle or copy the neuralNetwork that owns it.")
     cdef bint is64
     cdef double[:, ::1] wih_d, who_d
     cdef double[::1] work_d, xp_d, s_d
