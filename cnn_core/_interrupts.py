@@ -1,6 +1,6 @@
 """Safe points of long calls: Ctrl-C held back until the caller is between two whole steps
-(DeferredInterrupts), and a lock that a long call releases between steps so that other threads
-get in (StepLock).
+(DeferredInterrupts), a lock that a long call releases between steps so that other threads
+get in (StepLock), and locks that survive os.fork (fork_safe).
 
 Python raises KeyboardInterrupt at whatever bytecode the main thread runs when SIGINT arrives.
 A training step of a deep network is many kernel calls with Python in between (forward and
@@ -10,9 +10,11 @@ a batch applied to some layers and not to others. Inside ``with DeferredInterrup
 then runs the handler that was in place, which for the default handler raises
 KeyboardInterrupt there. In other threads (where Python never delivers SIGINT) it does nothing.
 """
+import os
 import signal
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 
 try:        # the C functions under signal.signal/getsignal, without their enum conversions
@@ -21,7 +23,7 @@ except ImportError:                                                     # not CP
     _getsignal, _setsignal = signal.getsignal, signal.signal
 _SIGINT = int(signal.SIGINT)
 
-__all__ = ["DeferredInterrupts", "StepLock"]
+__all__ = ["DeferredInterrupts", "StepLock", "fork_safe"]
 
 
 class DeferredInterrupts:
@@ -96,6 +98,10 @@ class StepLock:
         self._lock.release()
         return False
 
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+        self._waiting = []
+
     def let_waiting_in(self, timeout=0.005):
         """Called without holding the lock: return once no thread waits for it, or after
         `timeout` seconds."""
@@ -103,3 +109,46 @@ class StepLock:
             end = time.perf_counter() + timeout
             while self._waiting and time.perf_counter() < end:
                 time.sleep(0)
+
+
+# --------------------------------------------------------------------------------------------
+# os.fork: a child gets a copy of the memory with every lock as it was, and only the thread
+# that forked. A network's `_training` lock held by a fit in another thread would stay held in
+# the child forever, and its arrays might be half-way through a kernel call. So before a fork
+# the forking thread takes every network's step lock (`_lock`: it waits for the kernel call in
+# progress, a few milliseconds), the child renews both locks (free, owned by nobody), and the
+# parent lets go: the child's copy is between two whole steps and usable.
+# --------------------------------------------------------------------------------------------
+
+_FORK_SAFE = weakref.WeakSet()
+_held = []
+
+
+def fork_safe(owner):
+    """Register `owner` (an object with locks `_training` and `_lock`) for the fork handling
+    above, for as long as it lives."""
+    _FORK_SAFE.add(owner)
+
+
+def _before_fork():
+    for owner in list(_FORK_SAFE):
+        lock = owner._lock
+        lock.__enter__()
+        _held.append(lock)
+
+
+def _after_fork_in_parent():
+    while _held:
+        _held.pop().__exit__(None, None, None)
+
+
+def _after_fork_in_child():
+    _held.clear()
+    for owner in list(_FORK_SAFE):
+        for lock in (owner._training, owner._lock):
+            lock._at_fork_reinit()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

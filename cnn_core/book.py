@@ -13,7 +13,7 @@ import time
 
 import numpy
 
-from . import _npzfile
+from . import _interrupts, _npzfile
 from . import _validation as check
 from . import activations
 from ._dispatch import default_threads, kernels
@@ -21,8 +21,11 @@ from ._dispatch import default_threads, kernels
 __all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted"]
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
-FORMAT_VERSION = 1
 FILE_KIND = "cnn_core.neuralNetwork"
+FORMAT_VERSION = 1
+# members that files from before pickling lack (read when present)
+_OPTIONAL_FIELDS = ("n_threads", "samples_trained")
+_FILE_WHAT = "cnn_core network file"
 
 # Networks with fewer weights in wih than this train on one thread when n_threads is not given:
 # below it, waking a second thread for every sample costs more than it saves (benchmarks/).
@@ -119,6 +122,7 @@ class neuralNetwork:
         # thread waits for one chunk of a few milliseconds and sees whole samples' updates.
         self._training = threading.RLock()
         self._lock = threading.RLock()
+        _interrupts.fork_safe(self)
 
     # ---------------------------------------------------------------- attributes of the book
 
@@ -325,49 +329,41 @@ class neuralNetwork:
         with self._lock:
             return self._predict(X)
 
-    def save(self, path):
-        """Write the network to ``path`` (.npz: weights, sizes, lr, dtype, activation, version)."""
+    def save(self, path_or_file):
+        """Write the network (.npz, no pickle: weights, sizes, lr, dtype, activation, n_threads,
+        samples trained, format version) to a path, exactly as given and atomically (a failed
+        save leaves the previous file whole), or to a binary file object open for writing."""
         with self._lock:
             self._flush()
-            numpy.savez(path, kind=FILE_KIND, format_version=FORMAT_VERSION,
-                        inodes=self._inodes, hnodes=self._hnodes, onodes=self._onodes,
-                        lr=self._lr, dtype=self._dtype.name, activation=self._activation.name,
-                        wih=self._wih, who=self._who)
+            fields = {"kind": FILE_KIND, "format_version": FORMAT_VERSION,
+                      "inodes": self._inodes, "hnodes": self._hnodes, "onodes": self._onodes,
+                      "lr": self._lr, "dtype": self._dtype.name,
+                      "activation": self._activation.name, "n_threads": self._n_threads or 0,
+                      "samples_trained": int(self._state[1]),
+                      "wih": self._wih.copy(), "who": self._who.copy()}
+        _npzfile.write_npz(path_or_file, fields)
 
     @classmethod
-    def load(cls, path, *, n_threads=None):
-        """Read a network written by :meth:`save`. Never unpickles; a file that is not a valid
-        network raises ValueError naming the file and the problem."""
-        name = _npzfile.path_name(path)
-        fields = _npzfile.read_npz(name, ("kind", "format_version", "inodes", "hnodes", "onodes",
-                                          "lr", "dtype", "activation", "wih", "who"),
-                                   "cnn_core network file")
-
-        def bad(problem):
-            return _npzfile.FileError(f"{name}: not a valid cnn_core network file: {problem}.")
-
-        if fields["kind"].shape != () or str(fields["kind"]) != FILE_KIND:
-            raise bad(f"kind is {fields['kind']!r}, expected {FILE_KIND!r}")
-        version = _scalar(fields["format_version"], int, bad, "format_version")
-        if version != FORMAT_VERSION:
-            raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
-        try:
-            sizes = [check.positive_int(_scalar(fields[k], int, bad, k), k)
-                     for k in ("inodes", "hnodes", "onodes")]
-            lr = check.positive_float(_scalar(fields["lr"], float, bad, "lr"), "lr")
-            dtype = check.float_dtype(str(fields["dtype"]))
-            activation = activations.get(str(fields["activation"]), HIDDEN_ACTIVATIONS).name
-            inodes, hnodes, onodes = sizes
-            wih = check.matrix(fields["wih"], "wih", (hnodes, inodes), dtype)
-            who = check.matrix(fields["who"], "who", (onodes, hnodes), dtype)
-            if fields["wih"].dtype != dtype or fields["who"].dtype != dtype:
-                raise ValueError(f"weights are {fields['wih'].dtype}/{fields['who'].dtype}, "
-                                 f"the file says {dtype.name}")
-        except (TypeError, ValueError) as exc:
-            raise bad(str(exc).rstrip(".")) from None
+    def load(cls, path_or_file, *, n_threads=None):
+        """Read a network written by :meth:`save` from a path or a seekable binary file object.
+        Never unpickles; a file that is not a valid network raises
+        :class:`cnn_core.FileError` (a ValueError) naming the file and the problem. The network
+        trains on the file's ``n_threads`` unless ``n_threads`` is given."""
+        fields = read_file(path_or_file)
         net = cls.__new__(cls)
-        net._setup(inodes, hnodes, onodes, lr, dtype, activation, check.n_threads(n_threads), wih, who)
+        net._setup(fields["inodes"], fields["hnodes"], fields["onodes"], fields["lr"],
+                   fields["dtype"], fields["activation"],
+                   check.n_threads(n_threads) if n_threads is not None else fields["n_threads"],
+                   fields["wih"], fields["who"])
+        net._state[1] = fields["samples_trained"]
         return net
+
+    # pickle, copy.copy and copy.deepcopy: through the save format (a new, independent network)
+    def __reduce__(self):
+        return _npzfile.reduce(self)
+
+    _write = save
+    _read = load
 
     # ---------------------------------------------------------------- internals
 
@@ -613,7 +609,44 @@ def _read_only(array):
     return array
 
 
-def _scalar(array, kind, bad, name):
-    if array.shape != () or array.dtype.kind not in ("iu" if kind is int else "iuf"):
-        raise bad(f"{name} must be a single {'integer' if kind is int else 'number'}, got {array!r}")
-    return kind(array)
+def read_file(source):
+    """The fields of a book-network file (a path or a binary file object) written by
+    ``neuralNetwork.save``, all checked: {"inodes", "hnodes", "onodes", "lr", "dtype",
+    "activation", "n_threads", "samples_trained", "wih", "who"}. Anything wrong raises
+    FileError naming the file; the weights are read only once their declared shapes match."""
+    with _npzfile.NpzReader(source, _FILE_WHAT) as f:
+        head = f.read(("kind", "format_version"))
+        if head["kind"].shape != () or str(head["kind"]) != FILE_KIND:
+            f.fail(f"kind is {head['kind']!r}, expected {FILE_KIND!r}")
+        version = _npzfile.scalar(f, head["format_version"], int, "format_version")
+        if version != FORMAT_VERSION:
+            f.fail(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
+        extra = tuple(k for k in _OPTIONAL_FIELDS if f.has(k))
+        fields = f.read(("inodes", "hnodes", "onodes", "lr", "dtype", "activation") + extra)
+        try:
+            inodes, hnodes, onodes = (check.positive_int(_npzfile.scalar(f, fields[k], int, k), k)
+                                      for k in ("inodes", "hnodes", "onodes"))
+            lr = check.positive_float(_npzfile.scalar(f, fields["lr"], float, "lr"), "lr")
+            dtype = check.float_dtype(str(fields["dtype"]))
+            activation = activations.get(str(fields["activation"]), HIDDEN_ACTIVATIONS).name
+            threads = _npzfile.scalar(f, fields["n_threads"], int, "n_threads") if "n_threads" in fields else 0
+            n_threads = check.n_threads(threads or None)
+            samples = (_npzfile.scalar(f, fields["samples_trained"], int, "samples_trained")
+                       if "samples_trained" in fields else 0)
+            if samples < 0:
+                raise ValueError(f"samples_trained must be >= 0; got {samples}")
+        except (TypeError, ValueError) as exc:
+            f.fail(exc)
+        weights = f.read(("wih", "who"), expect={"wih": ((hnodes, inodes), None),
+                                                 "who": ((onodes, hnodes), None)})
+        try:
+            if weights["wih"].dtype != dtype or weights["who"].dtype != dtype:
+                raise ValueError(f"weights are {weights['wih'].dtype}/{weights['who'].dtype}, "
+                                 f"the file says {dtype.name}")
+            wih = check.matrix(weights["wih"], "wih", (hnodes, inodes), dtype)
+            who = check.matrix(weights["who"], "who", (onodes, hnodes), dtype)
+        except (TypeError, ValueError) as exc:
+            f.fail(exc)
+    return {"inodes": inodes, "hnodes": hnodes, "onodes": onodes, "lr": lr, "dtype": dtype,
+            "activation": activation, "n_threads": n_threads, "samples_trained": samples,
+            "wih": wih, "who": who}

@@ -10,15 +10,18 @@ import threading
 
 import numpy
 
+from . import _npzfile
 from . import _validation as check
 from . import activations
 from ._dispatch import kernels as _compiled
-from ._interrupts import StepLock
+from ._interrupts import StepLock, fork_safe
 from .book import DivergenceError
 
 __all__ = ["Dense", "INITS"]
 
 INITS = ("book", "he", "xavier")
+FILE_KIND = "cnn_core.Dense"
+FORMAT_VERSION = 1
 _IDENTITY = activations.ACTIVATIONS["identity"].code
 
 
@@ -125,6 +128,7 @@ class Dense:
         # both with its own, so that the layer and the network are locked together.
         self._training = threading.RLock()
         self._lock = StepLock()
+        fork_safe(self)
         self._owner = None                                  # weak reference to its Network
 
     # ---------------------------------------------------------------- description
@@ -222,6 +226,70 @@ class Dense:
                 raise ValueError(f"dY has {len(dY)} row(s) but the last forward had {n}; give "
                                  f"one gradient row per input row.")
             return _read_only(self._backward(_compiled, dY, need_dX=True).view())
+
+    # ---------------------------------------------------------------- saving and pickling
+
+    def _record(self):
+        """(spec, arrays): the layer as a file stores it, a JSON-able dict and copies of W
+        (and b). Called under the layer's lock."""
+        spec = {"n_in": self._n_in, "n_out": self._n_out, "activation": self._act.name,
+                "bias": self._bias, "slope": self._slope,
+                "init": self._init if isinstance(self._init, str) else float(self._init)}
+        arrays = {"W": self._W.copy()}
+        if self._bias:
+            arrays["b"] = self._b.copy()
+        return spec, arrays
+
+    @classmethod
+    def _from_record(cls, f, spec, dtype, prefix, label):
+        """The layer `spec` describes, its arrays "<prefix>W", "<prefix>b" read from `f` (an
+        NpzReader) once the spec is valid; `label` starts messages about them ("layer 0: ")."""
+        n_in, n_out, *_ = _checked(spec.get("n_in"), spec.get("n_out"), spec.get("activation"),
+                                   spec.get("bias"), spec.get("init"), spec.get("slope"), dtype)
+        names = [prefix + "W"] + ([prefix + "b"] if spec["bias"] else [])
+        shapes = [(n_in, n_out), (n_out,)]
+        arrays = f.read(names, expect={
+            name: (shape, dtype, f"{label}{name[len(prefix):]} must have shape {shape}; got shape {{got}}")
+            for name, shape in zip(names, shapes)})
+        return cls._from_parameters(spec["n_in"], spec["n_out"], spec["activation"], spec["bias"],
+                                    spec["init"], spec["slope"], dtype, arrays[prefix + "W"],
+                                    arrays.get(prefix + "b"))
+
+    def _write(self, file):
+        """The layer's own file (what pickling carries): its spec, W, b and the gradients."""
+        with self._lock:
+            spec, arrays = self._record()
+            arrays["dW"] = self._dW.copy()
+            if self._bias:
+                arrays["db"] = self._db.copy()
+        _npzfile.write_config_file(file, FILE_KIND, FORMAT_VERSION,
+                                   {"dtype": self._dtype.name, "layer": spec}, arrays)
+
+    @classmethod
+    def _read(cls, file):
+        with _npzfile.NpzReader(file, "cnn_core Dense file") as f:
+            config = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
+            try:
+                dtype = check.float_dtype(_npzfile.field(config.get("dtype"), "dtype", str))
+                layer = cls._from_record(f, _npzfile.field(config.get("layer"), "layer", dict),
+                                         dtype, "", "")
+                grads = ["dW"] + (["db"] if layer._bias else [])
+                found = f.read(grads, expect={k: (a.shape, dtype) for k, a in
+                                              zip(grads, layer.gradients())})
+                for (k, g), live in zip(found.items(), layer.gradients()):
+                    numpy.copyto(live, check.matrix(g, k, live.shape, dtype))
+            except _npzfile.FileError:
+                raise
+            except (TypeError, ValueError) as exc:
+                f.fail(exc)
+        return layer
+
+    def __reduce__(self):
+        """pickle, copy.copy and copy.deepcopy: a new, independent layer (belonging to no
+        network) with the same parameters and gradients, through the layer's file format. The
+        batch values that ``forward`` cached are not carried: call ``forward`` again before
+        ``backward``."""
+        return _npzfile.reduce(self)
 
     # The internals the Network calls (no validation; `K` is the kernel module of the backend).
 

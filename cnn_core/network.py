@@ -30,7 +30,7 @@ from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
 from . import _interrupts, _npzfile
-from .book import DivergenceError, FitInterrupted, _scalar
+from .book import DivergenceError, FitInterrupted
 from .layers import Dense
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
@@ -138,6 +138,7 @@ class Network:
         # The layers take both (see _claim).
         self._training = threading.RLock()
         self._lock = _interrupts.StepLock()
+        _interrupts.fork_safe(self)
         self._optimizer = None
         self._adopt(optimizer)
         self.history = _new_history()
@@ -548,130 +549,79 @@ class Network:
 
     # ---------------------------------------------------------------- saving
 
-    def save(self, path):
-        """Write the network to ``path`` (.npz, no pickle): layers, parameters, loss, the
-        optimizer with its state, and the history."""
+    def save(self, path_or_file):
+        """Write the network (.npz, no pickle: layers, parameters, loss, backend, the optimizer
+        with its state, and the history) to a path, exactly as given and atomically (a failed
+        save leaves the previous file whole), or to a binary file object open for writing."""
         with self._lock:
-            opt = self._optimizer
-            iterations, state = opt._get_state()
-            config = {
-                "loss": self._loss.name, "dtype": self._dtype.name,
-                "layers": [{"n_in": l.n_in, "n_out": l.n_out, "activation": l.activation,
-                            "bias": l.bias, "slope": l.slope,
-                            "init": l.init if isinstance(l.init, str) else float(l.init)}
-                           for l in self._layers],
-                "optimizer": {"name": type(opt).__name__, "config": opt.get_config(),
-                              "iterations": iterations,
-                              "state": None if state is None else [len(s) for s in state]},
-                "history": self.history,
-            }
-            arrays = {}
-            for i, layer in enumerate(self._layers):
-                arrays[f"layer{i}_W"] = layer._W
-                if layer.bias:
-                    arrays[f"layer{i}_b"] = layer._b
-            for i, slot in enumerate(state or []):
-                for j, a in enumerate(slot):
-                    arrays[f"optimizer{i}_{j}"] = a
-            numpy.savez(path, kind=FILE_KIND, format_version=FORMAT_VERSION,
-                        config=json.dumps(config), **arrays)
+            layers = [layer._record() for layer in self._layers]
+            opt_spec, arrays = self._optimizer._record()
+            config = {"loss": self._loss.name, "dtype": self._dtype.name, "backend": self._backend,
+                      "layers": [spec for spec, _ in layers], "optimizer": opt_spec,
+                      "history": {k: list(v) for k, v in self.history.items()}}
+        for i, (_, params) in enumerate(layers):
+            arrays.update({f"layer{i}_{k}": a for k, a in params.items()})
+        _npzfile.write_config_file(path_or_file, FILE_KIND, FORMAT_VERSION, config, arrays)
 
     @classmethod
-    def load(cls, path, backend="cython"):
-        """Read a network written by :meth:`save`, on ``backend``. Never unpickles, and trusts
-        nothing the file says: a file that is not a valid network (truncated, corrupted, holding
-        objects, or whose parts do not match) raises ValueError naming the file and the problem."""
-        backend = check.choice(backend, "backend", BACKENDS)
-        name = _npzfile.path_name(path)
-        what = "cnn_core Network file"
-        fields = _npzfile.read_npz(name, ("kind", "format_version", "config"), what)
+    def load(cls, path_or_file, backend=None):
+        """Read a network written by :meth:`save` from a path or a seekable binary file object,
+        on ``backend`` (None: the one it was saved with). Never unpickles, and trusts nothing
+        the file says: a file that is not a valid network (truncated, corrupted, holding
+        objects, or whose parts do not match) raises :class:`cnn_core.FileError` (a
+        ValueError) naming the file and the problem."""
+        if backend is not None:
+            backend = check.choice(backend, "backend", BACKENDS)
+        with _npzfile.NpzReader(path_or_file, "cnn_core Network file") as f:
+            config = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
+            try:
+                return cls._from_config(f, config, backend)
+            except _npzfile.FileError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+                f.fail(exc)
 
-        def bad(problem):
-            return ValueError(f"{name}: not a valid {what}: {problem}.")
-
-        kind = fields["kind"]
-        if kind.shape != () or kind.dtype.kind != "U" or str(kind) != FILE_KIND:
-            raise bad(f"kind is {_short(kind)}, expected {FILE_KIND!r}")
-        version = _scalar(fields["format_version"], int, bad, "format_version")
-        if version != FORMAT_VERSION:
-            raise bad(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
-        try:
-            text = fields["config"]
-            if text.shape != () or text.dtype.kind != "U":
-                raise ValueError(f"config must be a JSON text; got {_short(text)}")
-            config = _field(json.loads(str(text)), "config", dict)
-            dtype = check.float_dtype(_field(config.get("dtype"), "dtype", str))
-            specs = _field(config.get("layers"), "layers", list)
-            if not specs:
-                raise ValueError("it has no layers")
-            specs = [_field(spec, f"layers[{i}]", dict) for i, spec in enumerate(specs)]
-            opt_spec = _field(config.get("optimizer"), "optimizer", dict)
-            counts = opt_spec.get("state")
-            if counts is not None:
-                counts = _field(counts, "optimizer state", list)
-                if not all(type(n) is int and 0 <= n <= 16 for n in counts):
-                    raise ValueError(f"optimizer state must list array counts; got {_short(counts)}")
-            names = [f"layer{i}_{w}" for i, spec in enumerate(specs)
-                     for w in ("W", "b") if w == "W" or spec.get("bias") is True]
-            names += [f"optimizer{i}_{j}" for i, n in enumerate(counts or []) for j in range(n)]
-            arrays = _npzfile.read_npz(name, names, what)
-            for key, array in arrays.items():
-                if array.dtype != dtype:
-                    raise ValueError(f"{key} is {array.dtype}, the file says {dtype.name}")
-            layers = []
-            for i, spec in enumerate(specs):
-                try:
-                    layers.append(Dense._from_parameters(
-                        spec.get("n_in"), spec.get("n_out"), spec.get("activation"),
-                        spec.get("bias"), spec.get("init"), spec.get("slope"), dtype,
-                        arrays[f"layer{i}_W"], arrays.get(f"layer{i}_b")))
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"layer {i}: {str(exc).rstrip('.')}") from None
-            opt_cls = _optimizers.OPTIMIZERS.get(_field(opt_spec.get("name"), "optimizer name", str))
-            if opt_cls is None:
-                raise ValueError(f"unknown optimizer {opt_spec['name']!r}")
-            optimizer = opt_cls.from_config(_field(opt_spec.get("config"), "optimizer config", dict))
-            net = cls(layers, loss=config.get("loss"), optimizer=optimizer, backend=backend)
-            iterations = opt_spec.get("iterations")
-            if (isinstance(iterations, bool) or not isinstance(iterations, int)
-                    or not 0 <= iterations < 2 ** 62):
-                raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
-            state = None
-            if counts is not None:
-                slots = len(optimizer.state_names)
-                if len(counts) != len(layers) or any(n != slots for n in counts):
-                    raise ValueError(f"the optimizer state holds {counts} arrays; "
-                                     f"{type(optimizer).__name__} keeps {slots} per layer for "
-                                     f"{len(layers)} layers")
-                state = []
-                for i, n in enumerate(counts):
-                    slot = [arrays[f"optimizer{i}_{j}"] for j in range(n)]
-                    for j, a in enumerate(slot):
-                        if a.shape != net._params[i].shape:
-                            raise ValueError(f"optimizer state {i} does not match layer {i}")
-                        if not numpy.isfinite(a).all():
-                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
-                                             f"is not finite")
-                        if optimizer.state_names[j] in _optimizers.NONNEGATIVE_STATE and a.min() < 0:
-                            raise ValueError(f"optimizer state {i} ({optimizer.state_names[j]}) "
-                                             f"has negative values")
-                    state.append(slot)
-            optimizer._set_state((iterations, state))
-            history = _new_history()
-            saved = _field(config.get("history", {}), "history", dict)
-            for key in history:
-                values = _field(saved.get(key, []), f"history {key!r}", list)
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                    raise ValueError(f"history {key!r} must hold numbers")
-                history[key] = [float(v) for v in values]
-            if len({len(v) for v in history.values()}) != 1:
-                raise ValueError("the history's lists differ in length")
-            net.history = history
-        except _npzfile.FileError:
-            raise
-        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
-            raise bad(str(exc).rstrip(".")) from None
+    @classmethod
+    def _from_config(cls, f, config, backend):
+        """The network a file's `config` describes, its arrays read from `f` (an NpzReader)."""
+        dtype = check.float_dtype(_npzfile.field(config.get("dtype"), "dtype", str))
+        if backend is None:
+            backend = check.choice(config.get("backend", "cython"), "backend", BACKENDS)
+        specs = _npzfile.field(config.get("layers"), "layers", list)
+        if not specs:
+            raise ValueError("it has no layers")
+        layers = []
+        for i, spec in enumerate(specs):
+            try:
+                layers.append(Dense._from_record(f, _npzfile.field(spec, f"layers[{i}]", dict),
+                                                 dtype, f"layer{i}_", f"layer {i}: "))
+            except _npzfile.FileError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"layer {i}: {str(exc).rstrip('.')}") from None
+        sizes = [layer._params.size for layer in layers]
+        optimizer = _optimizers.Optimizer._from_record(
+            f, _npzfile.field(config.get("optimizer"), "optimizer", dict), dtype, sizes)
+        net = cls(layers, loss=config.get("loss"), optimizer=optimizer, backend=backend)
+        history = _new_history()
+        saved = _npzfile.field(config.get("history", {}), "history", dict)
+        for key in history:
+            values = _npzfile.field(saved.get(key, []), f"history {key!r}", list)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"history {key!r} must hold numbers")
+            history[key] = [float(v) for v in values]
+        if len({len(v) for v in history.values()}) != 1:
+            raise ValueError("the history's lists differ in length")
+        net.history = history
         return net
+
+    # pickle, copy.copy and copy.deepcopy: through the save format (a new, independent network
+    # with its own layers and optimizer)
+    def __reduce__(self):
+        return _npzfile.reduce(self)
+
+    _write = save
+    _read = load
 
     # ---------------------------------------------------------------- input checks
 
@@ -736,21 +686,6 @@ def _interrupted(seen, n_rows):
              (f" and {rest} samples of the next" if rest else ""))
     return FitInterrupted(f"fit interrupted after {seen} samples ({where}); the network holds the "
                           f"training of exactly those samples, in whole batches.", seen)
-
-
-def _field(value, name, kind):
-    """`value` if it is of type `kind` (a part of a saved file's configuration)."""
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ValueError(f"{name} must be a JSON {_JSON_NAMES[kind]}; got {_short(value)}")
-    return value
-
-
-_JSON_NAMES = {dict: "object", list: "array", str: "string"}
-
-
-def _short(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _new_history():

@@ -24,7 +24,9 @@ number of updates in an epoch (the number of samples, for per-sample training).
 """
 import numpy
 
+from . import _npzfile
 from . import _validation as check
+from ._npzfile import field as _field
 from ._dispatch import kernels as _compiled
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
@@ -45,6 +47,10 @@ class Schedule:
     def get_config(self):
         """The constructor's arguments, as a dict of numbers and bools."""
         raise NotImplementedError
+
+    def __reduce__(self):
+        """pickle and copies carry the configuration (what a saved optimizer stores)."""
+        return _schedule, (type(self).__name__, self.get_config())
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -106,6 +112,16 @@ class InverseTimeDecay(Schedule):
 
 
 SCHEDULES = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDecay)}
+FILE_KIND = "cnn_core.Optimizer"
+FORMAT_VERSION = 1
+
+
+def _schedule(name, config):
+    """The schedule `name` with `config` (what a pickled schedule carries), checked as by its
+    constructor."""
+    if name not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {name!r}; expected one of {sorted(SCHEDULES)}.")
+    return SCHEDULES[name](**config)
 
 
 def _rate(value, name="lr"):
@@ -266,6 +282,98 @@ class Optimizer:
                     numpy.copyto(a, b)
         else:
             self._state = [[a.copy() for a in s] for s in arrays]
+
+    # ---------------------------------------------------------------- saving and pickling
+
+    def _record(self):
+        """(spec, arrays): the optimizer as a file stores it, a JSON-able dict (name, config,
+        iterations, state array counts and sizes) and copies of its state arrays
+        "optimizer<i>_<j>" (slot j of parameter array i)."""
+        iterations, state = self._get_state()
+        spec = {"name": type(self).__name__, "config": self.get_config(),
+                "iterations": iterations,
+                "state": None if state is None else [len(s) for s in state]}
+        if state is not None:
+            spec["sizes"] = [int(s[0].size) if s else 0 for s in state]
+        arrays = {f"optimizer{i}_{j}": a for i, slot in enumerate(state or [])
+                  for j, a in enumerate(slot)}
+        return spec, arrays
+
+    @staticmethod
+    def _from_record(f, spec, dtype, sizes=None, owner="layer"):
+        """The optimizer `spec` describes, its state read from `f` (an NpzReader) once the spec
+        is valid. `sizes`: the sizes of the parameter arrays it trains (a network's), else
+        those the spec gives; `owner` names a parameter array in messages."""
+        name = _field(spec.get("name"), "optimizer name", str)
+        cls = OPTIMIZERS.get(name)
+        if cls is None:
+            raise ValueError(f"unknown optimizer {name!r}")
+        optimizer = cls.from_config(_field(spec.get("config"), "optimizer config", dict))
+        iterations = spec.get("iterations")
+        if (isinstance(iterations, bool) or not isinstance(iterations, int)
+                or not 0 <= iterations < 2 ** 62):
+            raise ValueError(f"optimizer iterations must be an integer >= 0, got {iterations!r}")
+        counts = spec.get("state")
+        state = None
+        if counts is not None:
+            counts = _field(counts, "optimizer state", list)
+            if not all(type(n) is int and 0 <= n <= 16 for n in counts):
+                raise ValueError(f"optimizer state must list array counts; got {counts!r:.60}")
+            if sizes is None:
+                sizes = _field(spec.get("sizes"), "optimizer sizes", list)
+                if len(sizes) != len(counts) or not all(type(n) is int and 0 <= n < 2 ** 40 for n in sizes):
+                    raise ValueError(f"optimizer sizes must list one array size per state; got "
+                                     f"{sizes!r:.60}")
+            slots = len(optimizer.state_names)
+            if len(counts) != len(sizes) or any(n != slots for n in counts):
+                raise ValueError(f"the optimizer state holds {counts} arrays; {name} keeps {slots} "
+                                 f"per {owner} for {len(sizes)} {owner}s")
+            names = [f"optimizer{i}_{j}" for i, n in enumerate(counts) for j in range(n)]
+            arrays = f.read(names, expect={
+                f"optimizer{i}_{j}": ((sizes[i],), dtype, f"optimizer state {i} does not match "
+                                      f"{owner} {i} (shape {{got}}, expected ({sizes[i]},))")
+                for i, n in enumerate(counts) for j in range(n)})
+            state = []
+            for i, n in enumerate(counts):
+                slot = [arrays[f"optimizer{i}_{j}"] for j in range(n)]
+                for j, a in enumerate(slot):
+                    what = f"optimizer state {i} ({optimizer.state_names[j]})"
+                    if a.dtype not in check.FLOAT_DTYPES or a.dtype != slot[0].dtype:
+                        raise ValueError(f"{what} is {a.dtype}; expected float64 or float32 "
+                                         f"arrays, one dtype per parameter array")
+                    if not numpy.isfinite(a).all():
+                        raise ValueError(f"{what} is not finite")
+                    if optimizer.state_names[j] in NONNEGATIVE_STATE and a.size and a.min() < 0:
+                        raise ValueError(f"{what} has negative values")
+                state.append(slot)
+        optimizer._set_state((iterations, state))
+        return optimizer
+
+    def _write(self, file):
+        """The optimizer's own file (what pickling carries)."""
+        spec, arrays = self._record()
+        _npzfile.write_config_file(file, FILE_KIND, FORMAT_VERSION, spec, arrays)
+
+    @classmethod
+    def _read(cls, file):
+        with _npzfile.NpzReader(file, "cnn_core Optimizer file") as f:
+            spec = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
+            try:
+                dtype = None
+                optimizer = Optimizer._from_record(f, spec, dtype, owner="parameter array")
+            except _npzfile.FileError:
+                raise
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                f.fail(exc)
+        if not isinstance(optimizer, cls):
+            raise _npzfile.FileError(f"{f.name}: not a valid cnn_core Optimizer file: it holds a "
+                                     f"{type(optimizer).__name__}, not a {cls.__name__}.")
+        return optimizer
+
+    def __reduce__(self):
+        """pickle, copy.copy and copy.deepcopy: a new optimizer with the same configuration,
+        iteration count and state (its own arrays), training no network yet."""
+        return _npzfile.reduce(self)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "lr")

@@ -102,6 +102,30 @@ class neuralNetwork:
         """Outputs for N rows of ``inputs`` (N, inodes), as (N, onodes)."""
         return self.query(inputs).T
 
+    # pickle, copy.copy and copy.deepcopy go through cnn_core.neuralNetwork's file format (the
+    # same fields, checked the same way when read back), so either class reads the other's.
+    def __reduce__(self):
+        from . import _npzfile
+        return _npzfile.reduce(self)
+
+    def _write(self, file):
+        from . import _npzfile, book
+        _npzfile.write_npz(file, {
+            "kind": book.FILE_KIND, "format_version": book.FORMAT_VERSION,
+            "inodes": self.inodes, "hnodes": self.hnodes, "onodes": self.onodes, "lr": self.lr,
+            "dtype": self.dtype.name, "activation": self.activation,
+            "wih": numpy.asarray(self.wih, self.dtype), "who": numpy.asarray(self.who, self.dtype)})
+
+    @classmethod
+    def _read(cls, file):
+        from . import book
+        fields = book.read_file(file)
+        net = cls.__new__(cls)
+        net.__init__(fields["inodes"], fields["hnodes"], fields["onodes"], fields["lr"],
+                     dtype=fields["dtype"], seed=0, activation=fields["activation"])
+        net.wih, net.who = fields["wih"].copy(), fields["who"].copy()
+        return net
+
 
 # =============================================================================================
 # Deep networks: the NumPy twins of the kernels (cnn_core/_dense.pxi)

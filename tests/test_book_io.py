@@ -21,10 +21,13 @@ def test_round_trip(tmp_path, dtype, activation):
     assert_array_equal(back.query(X), net.query(X))
 
 
-def test_save_adds_npz_like_numpy(tmp_path):
+def test_save_writes_exactly_the_path_given(tmp_path):
+    """numpy.savez adds ".npz" to a name without it, so load(p) after save(p) failed; save writes
+    exactly to p now (issue 14)."""
     net = cnn_core.neuralNetwork(2, 2, 2, 0.1)
     net.save(tmp_path / "model")
-    assert cnn_core.neuralNetwork.load(tmp_path / "model.npz").inodes == 2
+    assert not (tmp_path / "model.npz").exists()
+    assert cnn_core.neuralNetwork.load(tmp_path / "model").inodes == 2
 
 
 def good_fields(net):

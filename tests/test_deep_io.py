@@ -55,10 +55,13 @@ def test_load_on_the_other_backend(tmp_path):
     numpy.testing.assert_allclose(back.predict(X), net.predict(X), rtol=1e-12)
 
 
-def test_save_adds_npz_like_numpy(tmp_path):
+def test_save_writes_exactly_the_path_given(tmp_path):
+    """numpy.savez adds ".npz" to a name without it, so load(p) after save(p) failed; save writes
+    exactly to p now (issue 14)."""
     net, _, _ = trained()
     net.save(tmp_path / "model")
-    assert cnn_core.Network.load(tmp_path / "model.npz").n_in == 4
+    assert not (tmp_path / "model.npz").exists()
+    assert cnn_core.Network.load(tmp_path / "model").n_in == 4
 
 
 def fields_of(path):
