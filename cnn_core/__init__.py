@@ -18,6 +18,7 @@ Deep networks (biases, ReLU/tanh/sigmoid/softmax, cross-entropy, mini-batches, o
 from . import reference
 from ._dispatch import isa as _isa
 from ._dispatch import show_config
+from ._npzfile import FileError
 from .book import DivergenceError, FitInterrupted, neuralNetwork
 from . import layers, optimizers
 from .network import Network
@@ -25,4 +26,4 @@ from .network import Network
 __version__ = "0.1.0"
 
 __all__ = ["neuralNetwork", "Network", "layers", "optimizers", "reference", "DivergenceError",
-           "FitInterrupted", "show_config", "__version__"]
+           "FitInterrupted", "FileError", "show_config", "__version__"]

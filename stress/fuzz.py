@@ -1,6 +1,6 @@
 """Fuzz every public entry point of cnn_core with random shapes, dtypes, values and layouts.
 
-    python stress/fuzz.py --cases 10000 [--seed 0] [--kinds book,deep]
+    python stress/fuzz.py --cases 10000 [--seed 0] [--kinds book,deep,objects,files,env]
 
 The cases run in a child process, so that a crash of the interpreter (a segfault in compiled
 code) is caught and reported with the case that caused it. Each case must either work, and then
@@ -17,6 +17,10 @@ the same network on backend="numpy"), save/load, and Network.load of random byte
 byte-flipped and field-changed files (a ValueError naming the file). For the deep networks
 "unchanged" covers parameters, optimizer state and history; a DivergenceError from fit must
 leave finite parameters and say the epoch and what to try.
+
+The other kinds (stress/fuzz_process.py) send random objects through pickle, copies and joblib
+and continue training against the original ("objects"), save under injected file faults
+("files"), and train in forked children and under OpenMP environment settings ("env").
 """
 import argparse
 import os
@@ -32,8 +36,7 @@ DTYPES = ["bool", "int8", "uint8", "int32", "int64", "uint64", "float16", "float
 SPECIAL = [numpy.nan, numpy.inf, -numpy.inf, 1e308, -1e308, 1e39, 5e-324, 1e-310, 0.0, -0.0]
 
 
-class Finding(Exception):
-    pass
+from fuzz_process import Finding, env_case, files_case, objects_case  # noqa: E402
 
 
 OUTCOMES = {}          # (operation, "ok" | exception type) -> count
@@ -875,11 +878,18 @@ def describe(value):
     return repr(value)
 
 
+# the book and deep networks' own cases twice as often as those of stress/fuzz_process.py
+KINDS = ("book", "deep", "objects", "book", "deep", "files", "env")
+
+
 def child(cases, seed, kinds):
     import warnings
     warnings.simplefilter("ignore")            # NumPy warns on casts of NaN to int and such
     rng = numpy.random.default_rng(seed)
-    runs = {"book": run_case, "deep": run_deep_case}
+    runs = {"book": run_case, "deep": run_deep_case,
+            "objects": lambda rng, i, log: objects_case(rng, log, count),
+            "files": lambda rng, i, log: files_case(rng, log, count),
+            "env": lambda rng, i, log: env_case(rng, log, count)}
     findings = 0
     for i in range(cases):
         try:
@@ -900,13 +910,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kinds", default="book,deep",
-                        help="which networks, in turn: book, deep or book,deep (default)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"which kinds of case, in turn (default: all: {','.join(KINDS)})")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     kinds = args.kinds.split(",")
-    if not kinds or any(k not in ("book", "deep") for k in kinds):
-        parser.error(f"--kinds must list book and/or deep; got {args.kinds!r}")
+    if not kinds or any(k not in KINDS for k in kinds):
+        parser.error(f"--kinds must list some of {','.join(KINDS)}; got {args.kinds!r}")
     if args.child:
         return child(args.cases, args.seed, kinds)
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--cases",

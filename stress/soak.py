@@ -4,16 +4,20 @@
 
 Runs, after a warm-up of each (counts times --scale):
 - the book network: 1,000,000 one-sample `train` calls, 10,000 `query` and `predict` calls,
-  1,000 save/load cycles and 1,000 network constructions;
+  1,000 save/load cycles, 1,000 network constructions, 10,000 pickle round trips and 10,000
+  deep copies;
 - the deep networks: 100,000 one-sample `Network.fit` calls (per-sample SGD) and 100,000 with
   Adam, 10,000 mini-batch fits, 10,000 `predict`, `loss`, `gradient` and `Dense.forward` +
-  `backward` calls, 10,000 bad inputs, 1,000 save/load cycles and 1,000 constructions;
+  `backward` calls, 10,000 bad inputs, 1,000 save/load cycles, 1,000 constructions, 10,000
+  pickle round trips and 10,000 deep copies;
 and prints the resident set size (RSS) before and after each. Exits with status 1 if RSS grew
 by 1 MB or more over a phase.
 """
 import argparse
+import copy
 import gc
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -82,6 +86,9 @@ def main(argv=None):
         results.append(phase("save + load (784-100-10)", n(1_000), save_load))
     results.append(phase("construct 784-100-10", n(1_000),
                          lambda i: cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=i)))
+    results.append(phase("pickle round trip (784-100-10)", n(10_000),
+                         lambda i: pickle.loads(pickle.dumps(book))))
+    results.append(phase("copy.deepcopy (4-8-3)", n(10_000), lambda i: copy.deepcopy(small)))
     results += deep_phases(n, rng, X)
     worst = max(results)
     print(f"largest RSS growth over a phase: {worst / 1024:+.0f} kB (limit {LIMIT_BYTES // 1024} kB)")
@@ -135,6 +142,10 @@ def deep_phases(n, rng, X):
             deep.save(path)
             cnn_core.Network.load(path)
         results.append(phase("Network save + load (784-128-10)", n(1_000), save_load))
+    results.append(phase("Network pickle round trip (784-128-10)", n(10_000),
+                         lambda i: pickle.loads(pickle.dumps(deep))))
+    results.append(phase("copy.deepcopy Network (4-8-3, Adam)", n(10_000),
+                         lambda i: copy.deepcopy(small_adam)))
     results.append(phase("construct Network 784-128-10", n(1_000),
                          lambda i: network((784, 128, 10), Adam(), seed=i)))
     return results
