@@ -269,11 +269,9 @@ class neuralNetwork:
         T = self._targets(targets, len(X))
         epochs = check.positive_int(epochs, "epochs")
         N = len(X)
-        if shuffle:
-            rng = numpy.random.default_rng(seed)
-            order = numpy.concatenate([rng.permutation(N) for _ in range(epochs)])
-        else:
-            order = numpy.tile(numpy.arange(N), epochs)
+        # the order of each epoch is made when training reaches it (a whole run's order would
+        # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
+        rng = numpy.random.default_rng(seed) if shuffle else None
         threads = self._thread_plan("fit")
         if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
             scratch = [_aligned_zeros(shape, self._dtype)
@@ -297,18 +295,19 @@ class neuralNetwork:
         with self._training:
             start = int(self._state[1])
             try:
-                segments = _segments(N, epochs, self._samples_per_call())
-                for begin, end in segments:
+                for begin, end, rows in _pieces(N, epochs, self._samples_per_call(), rng):
                     with self._lock:
                         if begin % N == 0:
-                            saved, saved_at = self._snapshot(), begin
-                        status = train(order[begin:end])
+                            saved, saved_at, since = self._snapshot(), begin, []
+                        status = train(rows)
+                        since.append(rows)
                         failed_at = begin + status if status >= 0 else None
                         if failed_at is None and end % N == 0 and not self._weights_finite():
                             failed_at = end - 1
                         if failed_at is not None:
-                            self._rewind(saved, train, [order[b:e] for b, e in segments
-                                                        if saved_at <= b and e <= failed_at // N * N])
+                            # replay what came between the snapshot and the failing epoch's start
+                            done = numpy.concatenate(since)[:failed_at // N * N - saved_at]
+                            self._rewind(saved, train, [done] if len(done) else [])
                     if failed_at is not None:
                         raise DivergenceError(
                             f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
@@ -465,15 +464,32 @@ class neuralNetwork:
             numpy.copyto(target, value)
 
 
-def _segments(n_samples, epochs, per_call):
-    """[begin, end) ranges over `epochs` * `n_samples` positions: pieces of about `per_call`
-    samples that never cross an epoch boundary, or whole epochs when an epoch is shorter."""
+def _pieces(n_samples, epochs, per_call, rng):
+    """(begin, end, rows) for the kernel calls of fit: ranges [begin, end) over `epochs` *
+    `n_samples` positions, pieces of about `per_call` samples that never cross an epoch boundary
+    (or whole epochs when an epoch is shorter), and the sample order over them, made one epoch at a
+    time (``rng.permutation(n_samples)`` per epoch with a Generator `rng`, else 0 .. N-1), so
+    that memory does not grow with the epochs."""
+    whole = numpy.arange(n_samples)
+
+    def epoch_order():
+        return rng.permutation(n_samples) if rng is not None else whole
+
     total = n_samples * epochs
-    if per_call >= n_samples:
+    if per_call >= n_samples:                   # several whole epochs per call
         step = per_call // n_samples * n_samples
-        return [(b, min(b + step, total)) for b in range(0, total, step)]
-    return [(e * n_samples + b, e * n_samples + min(b + per_call, n_samples))
-            for e in range(epochs) for b in range(0, n_samples, per_call)]
+        buffer = numpy.empty(min(step, total), numpy.intp)     # reused: one call's order
+        for b in range(0, total, step):
+            e = min(b + step, total)
+            for k in range(0, e - b, n_samples):
+                buffer[k:k + n_samples] = epoch_order()
+            yield b, e, buffer[:e - b]
+        return
+    for epoch in range(epochs):
+        order = epoch_order()
+        for b in range(0, n_samples, per_call):
+            e = min(b + per_call, n_samples)
+            yield epoch * n_samples + b, epoch * n_samples + e, order[b:e]
 
 
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
