@@ -229,6 +229,9 @@ def _write_bytes(target, data, what):
         name = os.fspath(target)
         if isinstance(name, bytes):
             name = os.fsdecode(name)
+        if not name:
+            raise ValueError(f"{what}: the path is empty; give a file name such as "
+                             f"'model.onnx'.")
         _write_atomically(name, data, what)
         return
     write = getattr(target, "write", None)
@@ -449,7 +452,7 @@ def _parse_torch(module, what):
                          f"each followed by at most one of ReLU, Sigmoid, Tanh, Softmax.")
     layers.append(pending)
     npdtype = numpy.float32 if dtype == torch.float32 else numpy.float64
-    return [_Layer(w, True, b, a, s) for w, b, a, s, _ in layers], npdtype
+    return [_Layer(w, True, b, a, s) for w, b, a, s, _ in layers], npdtype, [p[4] for p in layers]
 
 
 def network_from_torch(module, cls=None, *, loss=None, optimizer=None):
@@ -457,20 +460,25 @@ def network_from_torch(module, cls=None, *, loss=None, optimizer=None):
     ``torch.nn.Sequential`` of ``Linear`` layers, each followed by at most one of ``ReLU``,
     ``Sigmoid``, ``Tanh``, ``Softmax(dim=-1)``, :class:`SlopedSigmoid` (``Identity`` anywhere
     is skipped; a Linear with no activation after it is an "identity" layer), float32 or
-    float64 (kept). ``loss``: None for "cross_entropy" with a softmax output, else
-    "squared_error". The parameters are copied. Needs ``pip install "cnn_core[torch]"``."""
+    float64 (kept). ``cls`` None: :class:`cnn_core.Network`. ``loss``: None for
+    "cross_entropy" with a softmax output, else "squared_error"; ``optimizer`` as Network takes
+    it. The parameters are copied. Needs ``pip install "cnn_core[torch]"``."""
     from .layers import Dense
     if cls is None:
         cls = _book_classes()[1]
-    layers, dtype = _parse_torch(module, "from_torch")
+    layers, dtype, where = _parse_torch(module, "from_torch")
     dense = []
-    for layer in layers:
+    for layer, index in zip(layers, where):
         n_out, n_in = layer.weight.shape
         d = Dense(n_in, n_out, layer.activation, bias=layer.bias is not None, slope=layer.slope,
                   dtype=dtype, seed=0)
-        d.W = layer.weight.T
-        if layer.bias is not None:
-            d.b = layer.bias
+        try:
+            d.W = layer.weight.T
+            if layer.bias is not None:
+                d.b = layer.bias
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"from_torch: the Linear at layer {index}: {exc} Its weight and "
+                            f"bias must be finite.") from None
         dense.append(d)
     if loss is None:
         loss = "cross_entropy" if layers[-1].activation == "softmax" else "squared_error"
@@ -480,8 +488,9 @@ def network_from_torch(module, cls=None, *, loss=None, optimizer=None):
 def book_from_torch(module, learningrate, cls=None, *, n_threads=None):
     """The book's :class:`cnn_core.neuralNetwork` (or ``cls``) equal to ``module``:
     ``Sequential(Linear(i, h, bias=False), Sigmoid() or ReLU(), Linear(h, o, bias=False),
-    Sigmoid())``; wih is the first Linear's weight, who the second's, in its dtype."""
-    layers, dtype = _parse_torch(module, "book_from_torch")
+    Sigmoid())``; wih is the first Linear's weight, who the second's, in its dtype. ``cls``
+    None: :class:`cnn_core.neuralNetwork`."""
+    layers, dtype, _ = _parse_torch(module, "book_from_torch")
     expected = ("expected Sequential(Linear(i, h, bias=False), Sigmoid() or ReLU(), "
                 "Linear(h, o, bias=False), Sigmoid()) (use network_from_torch for other networks)")
     if len(layers) != 2:

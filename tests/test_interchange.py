@@ -211,6 +211,15 @@ def test_network_graph():
 
 
 @requires_onnx
+def test_one_identity_layer():
+    net = cnn_core.Network([Dense(6, 3, "identity", dtype=numpy.float32, seed=0)])
+    model = interchange.to_onnx(net)
+    assert ops(model) == ["Gemm", "Identity"]
+    X = inputs(7, numpy.float32)
+    assert max_diff(run_onnx(model, X), net.predict(X)) <= 1e-6
+
+
+@requires_onnx
 def test_metadata():
     props = lambda m: {p.key: p.value for p in m.metadata_props}
     book = interchange.to_onnx(make_net("book-relu", numpy.float64))
@@ -288,6 +297,8 @@ def test_write_errors(tmp_path):
         interchange.to_onnx(net, tmp_path / "nowhere" / "m.onnx")
     with pytest.raises(IsADirectoryError, match=r"is a folder; give a file name in it"):
         interchange.to_onnx(net, tmp_path)
+    with pytest.raises(ValueError, match=r"the path is empty"):
+        interchange.to_onnx(net, "")
 
 
 def test_without_onnx(monkeypatch):
@@ -385,6 +396,11 @@ def test_from_torch_errors(torch):
         interchange.network_from_torch(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).double()))
     with pytest.raises(ValueError, match=r"layers\[1\] takes 3 inputs but layers\[0\] gives 2"):
         interchange.network_from_torch(nn.Sequential(nn.Linear(2, 2), nn.Linear(3, 2)))
+    broken = nn.Linear(2, 2)
+    with torch.no_grad():
+        broken.weight[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"from_torch: the Linear at layer 2: W must be finite"):
+        interchange.network_from_torch(nn.Sequential(nn.Linear(2, 2), nn.Identity(), broken))
 
 
 def test_book_from_torch_errors(torch):
