@@ -286,6 +286,16 @@ def _write_atomically(name, data, what):
         except OSError:
             pass
         raise
+    try:                                # the rename itself survives a crash once the folder is synced
+        folder_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(folder_fd)
 
 
 # ==================================================================== PyTorch
