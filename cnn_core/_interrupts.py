@@ -1,17 +1,23 @@
-"""Safe points of long calls: Ctrl-C held back until the caller is between two whole steps
+"""Safe points of long calls: signals held back until the caller is between two whole steps
 (DeferredInterrupts), a lock that a long call releases between steps so that other threads
 get in (StepLock), and locks that survive os.fork (fork_safe).
 
-Python raises KeyboardInterrupt at whatever bytecode the main thread runs when SIGINT arrives.
-A training step of a deep network is many kernel calls with Python in between (forward and
-backward through every layer, then one optimizer call per layer), so an interrupt could leave
-a batch applied to some layers and not to others. Inside ``with DeferredInterrupts() as d``
-(in the main thread) SIGINT only records itself; ``d.check()``, called where the state is whole,
-then runs the handler that was in place, which for the default handler raises
-KeyboardInterrupt there. In other threads (where Python never delivers SIGINT) it does nothing.
+Python runs a signal's handler at whatever bytecode the main thread runs when the signal
+arrives: KeyboardInterrupt for SIGINT, and whatever the program installed for the others (a
+server's or job scheduler's SIGTERM handler raising SystemExit, a SIGALRM timeout raising an
+exception). A training step of a deep network is many kernel calls with Python in between
+(forward and backward through every layer, then one optimizer call per layer), so a handler that
+raises could leave a batch applied to some layers and not to others. Inside
+``with DeferredInterrupts() as d`` (in the main thread) every signal that has a Python handler
+only records itself; ``d.check()``, called where the state is whole, then runs the handlers that
+were in place, in the order the signals arrived (the default SIGINT handler raises
+KeyboardInterrupt there). Signals without a Python handler (SIG_DFL, SIG_IGN, or a handler set
+outside Python) are left alone: Python code cannot run for them anyway. In other threads (where
+Python never runs signal handlers) it does nothing.
 """
 import os
 import signal
+from operator import is_ as _is
 import threading
 import time
 import weakref
@@ -21,56 +27,86 @@ try:        # the C functions under signal.signal/getsignal, without their enum 
     from _signal import getsignal as _getsignal, signal as _setsignal   # (4 us a call saved)
 except ImportError:                                                     # not CPython
     _getsignal, _setsignal = signal.getsignal, signal.signal
-_SIGINT = int(signal.SIGINT)
+
+# Every signal a Python handler may be installed for. Entering DeferredInterrupts reads the
+# handler of each (about 0.1 us apiece, a few microseconds per fit in all): the handlers can
+# change at any time through signal.signal, which tells no one, so they are not cached.
+_SIGNALS = tuple(sorted(int(s) for s in signal.valid_signals()
+                        if s not in (getattr(signal, "SIGKILL", None),
+                                     getattr(signal, "SIGSTOP", None))))
 
 __all__ = ["DeferredInterrupts", "StepLock", "fork_safe"]
 
 
 class DeferredInterrupts:
-    """Hold SIGINT back until :meth:`check` (see the module's docstring)."""
+    """Hold back the signals that have Python handlers until :meth:`check` (see the module's
+    docstring)."""
 
     def __init__(self):
-        self._previous = None           # the handler to run at check(), while installed
-        self._pending = None            # (signum, frame) of a SIGINT not yet handled
+        self._previous = None           # {signal: handler to run at check()}, while installed
+        self._pending = []              # (signum, frame) of signals not yet handled, in order
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            previous = _getsignal(_SIGINT)
-            if callable(previous):      # not SIG_IGN, SIG_DFL or a handler set outside Python
-                _setsignal(_SIGINT, self._record)
-                self._previous = previous
+            self._install()
         return self
 
+    # the handlers last seen on entering (a list, one per _SIGNALS) and the Python ones among
+    # them: comparing the list is cheaper than looking at each again (the usual case)
+    _seen = _seen_python = None
+
+    def _install(self):
+        """Put _record in place of every Python handler (not SIG_IGN, SIG_DFL, None)."""
+        handlers = list(map(_getsignal, _SIGNALS))
+        seen = DeferredInterrupts._seen
+        if seen is not None and all(map(_is, handlers, seen)):    # the same objects
+            previous = DeferredInterrupts._seen_python
+        else:
+            previous = {sig: h for sig, h in zip(_SIGNALS, handlers) if callable(h)}
+            DeferredInterrupts._seen, DeferredInterrupts._seen_python = handlers, previous
+        record = self._record
+        for sig in previous:
+            _setsignal(sig, record)
+        self._previous = previous or None
+
+    def _uninstall(self):
+        for sig, handler in self._previous.items():
+            _setsignal(sig, handler)
+
     def _record(self, signum, frame):
-        self._pending = (signum, frame)
+        self._pending.append((signum, frame))
 
     def check(self):
-        """Run the held-back SIGINT's handler now (KeyboardInterrupt for the default one)."""
-        if self._pending is not None:
-            signum, frame = self._pending
-            self._pending = None
-            self._previous(signum, frame)
+        """Run the held-back signals' handlers now, in the order the signals came
+        (KeyboardInterrupt for the default SIGINT handler). If one raises, the others stay held
+        for the next check (or the end of the block)."""
+        pending = self._pending
+        while pending:
+            signum, frame = pending.pop(0)
+            self._previous[signum](signum, frame)
 
     @contextmanager
     def paused(self):
-        """Deliver SIGINT at once within the block (e.g. around the user's callbacks)."""
+        """Deliver signals at once within the block (e.g. around the user's callbacks, which may
+        also install other handlers: those are held back after the block)."""
         if self._previous is None:
             yield
             return
         self.check()
-        _setsignal(_SIGINT, self._previous)
+        self._uninstall()
         try:
             yield
         finally:
-            _setsignal(_SIGINT, self._record)
+            self._install()
 
     def __exit__(self, *exc_info):
         if self._previous is not None:
-            _setsignal(_SIGINT, self._previous)
+            self._uninstall()
             try:
-                self.check()            # a Ctrl-C that came after the last check is not lost
+                self.check()            # a signal that came after the last check is not lost
             finally:
                 self._previous = None
+                self._pending = []
         return False
 
 

@@ -262,7 +262,9 @@ class neuralNetwork:
         ``progress(epoch, samples_done_in_epoch, N)`` every few milliseconds. Returns self.
 
         Ctrl-C stops at a sample boundary and raises :class:`FitInterrupted` (a
-        KeyboardInterrupt) saying how many samples were trained. Non-finite values raise
+        KeyboardInterrupt) saying how many samples were trained. Other signals that have a Python
+        handler (a SIGTERM handler raising SystemExit, ...) are held back likewise and their
+        handlers run there, between two kernel calls (a few milliseconds apart). Non-finite values raise
         :class:`DivergenceError` and restore the weights of the start of that epoch.
         """
         X = self._inputs(inputs)
@@ -295,32 +297,41 @@ class neuralNetwork:
         with self._training:
             start = int(self._state[1])
             try:
-                for begin, end, rows in _pieces(N, epochs, self._samples_per_call(), rng):
-                    with self._lock:
-                        if begin % N == 0:
-                            saved, saved_at, since = self._snapshot(), begin, []
-                        status = train(rows)
-                        since.append(rows)
-                        failed_at = begin + status if status >= 0 else None
-                        if failed_at is None and end % N == 0 and not self._weights_finite():
-                            failed_at = end - 1
-                        if failed_at is not None:
-                            # replay what came between the snapshot and the failing epoch's start
-                            done = numpy.concatenate(since)[:failed_at // N * N - saved_at]
-                            self._rewind(saved, train, [done] if len(done) else [])
-                    if failed_at is not None:
-                        raise DivergenceError(
-                            f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
-                            f"at its sample {failed_at % N}); the network keeps its weights from "
-                            f"the start of that epoch. Try a smaller learning rate (now "
-                            f"{self._lr}) or inputs scaled to about [0, 1].")
-                    if progress is not None:
-                        progress((end - 1) // N, (end - 1) % N + 1, N)
+                with _interrupts.DeferredInterrupts() as interrupts:
+                    self._fit_pieces(N, epochs, rng, train, progress, interrupts)
             except KeyboardInterrupt:
                 seen = int(self._state[1]) - start
                 raise FitInterrupted(f"fit interrupted after {seen} samples; the network holds the "
                                      f"training of exactly those samples.", seen) from None
         return self
+
+    def _fit_pieces(self, N, epochs, rng, train, progress, interrupts):
+        """fit's loop over its kernel calls. Signals (Ctrl-C, a SIGTERM handler, ...) are held
+        back by `interrupts` and delivered between calls, where the network holds whole
+        samples; progress runs with them delivered at once."""
+        for begin, end, rows in _pieces(N, epochs, self._samples_per_call(), rng):
+            with self._lock:
+                if begin % N == 0:
+                    saved, saved_at, since = self._snapshot(), begin, []
+                status = train(rows)
+                since.append(rows)
+                failed_at = begin + status if status >= 0 else None
+                if failed_at is None and end % N == 0 and not self._weights_finite():
+                    failed_at = end - 1
+                if failed_at is not None:
+                    # replay what came between the snapshot and the failing epoch's start
+                    done = numpy.concatenate(since)[:failed_at // N * N - saved_at]
+                    self._rewind(saved, train, [done] if len(done) else [])
+            if failed_at is not None:
+                raise DivergenceError(
+                    f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
+                    f"at its sample {failed_at % N}); the network keeps its weights from "
+                    f"the start of that epoch. Try a smaller learning rate (now "
+                    f"{self._lr}) or inputs scaled to about [0, 1].")
+            interrupts.check()
+            if progress is not None:
+                with interrupts.paused():
+                    progress((end - 1) // N, (end - 1) % N + 1, N)
 
     def predict(self, inputs):
         """Outputs for N rows of ``inputs`` (N, inodes), as an (N, onodes) array."""

@@ -216,7 +216,10 @@ class Network:
         per-sample SGD within a few milliseconds) and raises :class:`cnn_core.FitInterrupted`, a
         KeyboardInterrupt whose ``samples_seen`` counts the samples of the batches applied in
         this call, over all its epochs: parameters and optimizer are exactly those of training on
-        them, never a batch applied to some layers only. ``history`` holds the epochs completed.
+        them, never a batch applied to some layers only. ``history`` holds the epochs whose
+        batches were all applied. Other signals that have a Python handler (a SIGTERM handler
+        raising SystemExit, a SIGALRM timeout, ...) are held back to the same points, and their
+        handlers run there in the order the signals came.
 
         Threads: fits of one network (and assignments to its layers' W and b) run one after the
         other. ``predict``, ``loss`` etc. called from another thread during a fit wait for the
@@ -277,7 +280,10 @@ class Network:
                         loss_sum += loss
                         correct += right
                         seen += stop - start
-                        interrupts.check()          # Ctrl-C raises here, between whole steps
+                        # Ctrl-C (any held-back signal) raises here, between whole steps; after
+                        # an epoch's last step only once the epoch is in the history (below)
+                        if stop < N:
+                            interrupts.check()
                         self._lock.let_waiting_in()
                     if failure is not None:
                         raise DivergenceError(
@@ -301,12 +307,15 @@ class Network:
                                 f"network keeps its parameters from the end of that epoch, which "
                                 f"are finite. Try a smaller learning rate (now "
                                 f"{self._optimizer.lr:g}) or inputs scaled to about [0, 1].") from None
+                        except BaseException:
+                            # a signal's handler raised while scoring (Ctrl-C, SystemExit): the
+                            # epoch is trained, so it goes into the history (unscored) first
+                            self._append_history(logs)
+                            raise
                         logs["val_loss"] = v_loss / len(Xv)
                         if self.n_out >= 2:
                             logs["val_accuracy"] = v_correct / len(Xv)
-                    with self._lock:
-                        for key, value in logs.items():
-                            self.history[key].append(value)
+                    self._append_history(logs)
                     interrupts.check()
                     if callbacks:
                         halt = False
@@ -318,6 +327,11 @@ class Network:
         except KeyboardInterrupt:
             raise _interrupted(seen, N) from None
         return self
+
+    def _append_history(self, logs):
+        with self._lock:
+            for key, value in logs.items():
+                self.history[key].append(value)
 
     def _batch(self, X, T, order, start, stop):
         """Rows start:stop of this epoch's order: views of X, T, or gathered into buffers."""
