@@ -26,7 +26,7 @@ import zipfile
 
 import numpy
 
-__all__ = ["NpzReader", "write_npz", "write_config_file", "read_config", "FileError",
+__all__ = ["NpzReader", "write_npz", "write_file", "write_config_file", "read_config", "FileError",
            "source_name", "field", "reduce", "restore"]
 
 _READERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
@@ -50,19 +50,19 @@ def source_name(source):
     return name if isinstance(name, str) else f"<{type(source).__name__}>"
 
 
-def _path(value, verb):
+def _path(value, verb, example="net.npz"):
     """``os.fspath(value)`` for a path (str, bytes or os.PathLike), else None (a file object),
     else a TypeError saying what is accepted."""
     if isinstance(value, (str, bytes, os.PathLike)):
         name = os.fsdecode(value)
         if not name:
-            raise ValueError(f"{verb}: the path is empty; give a file name such as 'net.npz'.")
+            raise ValueError(f"{verb}: the path is empty; give a file name such as {example!r}.")
         return name
-    needed = "write" if verb == "save" else "read"
+    needed = "read" if verb == "load" else "write"
     if not callable(getattr(value, needed, None)):
         raise TypeError(f"path must be a file name (str or os.PathLike); got "
                         f"{type(value).__name__}. {verb} also takes a binary file object (with "
-                        f"{needed}(){'' if verb == 'save' else ' and seek()'}).")
+                        f"{needed}(){' and seek()' if verb == 'load' else ''}).")
     if isinstance(value, io.TextIOBase) or "b" not in getattr(value, "mode", "b"):
         raise TypeError(f"{verb} needs a binary file object (opened with '{needed[0]}b', or "
                         f"io.BytesIO); got a text-mode {type(value).__name__}.")
@@ -74,9 +74,16 @@ def _path(value, verb):
 def write_npz(target, arrays):
     """Write `arrays` ({name: array}) as an uncompressed .npz to `target`: a path (atomically, as
     the module says) or a binary file object open for writing (at its position)."""
-    name = _path(target, "save")
+    write_file(target, lambda f: numpy.savez(f, **arrays))
+
+
+def write_file(target, write, verb="save", example="net.npz"):
+    """Call ``write(f)`` with a binary file object: `target` itself when it is one, else a
+    temporary file in the folder of the path `target`, flushed, fsynced and renamed over it
+    (the previous file stays whole if anything fails). `verb` starts the messages."""
+    name = _path(target, verb, example)
     if name is None:
-        numpy.savez(target, **arrays)
+        write(target)
         flush = getattr(target, "flush", None)
         if callable(flush):
             flush()
@@ -86,19 +93,19 @@ def write_npz(target, arrays):
     except FileNotFoundError:
         info = None
     if info is not None and stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(f"save: {name} is a folder; give a file name in it, such as "
-                                f"{os.path.join(name, 'net.npz')}.")
+        raise IsADirectoryError(f"{verb}: {name} is a folder; give a file name in it, such as "
+                                f"{os.path.join(name, example)}.")
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"save: {name} is not a regular file (a device, pipe or socket); "
-                         f"save writes regular files only.")
+        raise ValueError(f"{verb}: {name} is not a regular file (a device, pipe or socket); "
+                         f"{verb} writes regular files only.")
     folder = os.path.dirname(os.path.abspath(name))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: the folder {folder} does not exist; create it first.")
+        raise FileNotFoundError(f"{verb}: the folder {folder} does not exist; create it first.")
     fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(name) + ".",
                                      suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())

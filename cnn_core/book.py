@@ -375,6 +375,45 @@ class neuralNetwork:
     _write = save
     _read = load
 
+    # ---------------------------------------------------------------- interchange (cnn_core.interchange)
+
+    def to_onnx(self, path_or_file=None, *, opset=None):
+        """The network as an ``onnx.ModelProto`` (Gemm with transB=1 per weight matrix, then the
+        activations); written to a path or binary file object when given. Needs
+        ``pip install "cnn_core[onnx]"``. See :func:`cnn_core.interchange.to_onnx`."""
+        from . import interchange
+        return interchange.to_onnx(self, path_or_file, opset=opset)
+
+    def to_torch(self):
+        """An equivalent ``torch.nn.Sequential`` (bias-free Linear, activation, Linear,
+        Sigmoid). Needs ``pip install "cnn_core[torch]"``."""
+        from . import interchange
+        return interchange.book_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, learningrate, *, n_threads=None):
+        """The network of a bias-free Linear-Sigmoid (or ReLU)-Linear-Sigmoid torch module."""
+        from . import interchange
+        return interchange.book_from_torch(module, learningrate, cls=cls, n_threads=n_threads)
+
+    @classmethod
+    def from_arrays(cls, wih, who, learningrate, *, activation="sigmoid", dtype=None, n_threads=None):
+        """The network with weights ``wih`` (hnodes, inodes) and ``who`` (onodes, hnodes), as
+        the book's code keeps them (checked as assignments to ``wih``/``who`` are)."""
+        from . import interchange
+        return interchange.book_from_arrays(wih, who, learningrate, activation=activation,
+                                            dtype=dtype, cls=cls, n_threads=n_threads)
+
+    @classmethod
+    def load_weights(cls, wih_file, who_file, learningrate, *, activation="sigmoid", dtype=None,
+                     n_threads=None):
+        """The network from the two files a reader of the book saves with ``numpy.save``
+        (.npy) or ``numpy.savetxt`` (.csv/.txt)."""
+        from . import interchange
+        return interchange.load_book_weights(wih_file, who_file, learningrate,
+                                             activation=activation, dtype=dtype, cls=cls,
+                                             n_threads=n_threads)
+
     # ---------------------------------------------------------------- internals
 
     def _inputs(self, value):

@@ -40,8 +40,6 @@ getters; export a network that no other thread is training.
 import io
 import json
 import os
-import stat
-import tempfile
 from collections import namedtuple
 
 import numpy
@@ -225,77 +223,9 @@ def to_onnx(net, path_or_file=None, *, opset=None):
 
 
 def _write_bytes(target, data, what):
-    if isinstance(target, (str, os.PathLike)):
-        name = os.fspath(target)
-        if isinstance(name, bytes):
-            name = os.fsdecode(name)
-        if not name:
-            raise ValueError(f"{what}: the path is empty; give a file name such as "
-                             f"'model.onnx'.")
-        _write_atomically(name, data, what)
-        return
-    write = getattr(target, "write", None)
-    if not callable(write):
-        raise TypeError(f"{what}: path_or_file must be None, a path (str or os.PathLike) or a "
-                        f"binary file object open for writing; got {type(target).__name__}.")
-    if isinstance(target, io.TextIOBase):
-        raise TypeError(f"{what}: the file object is open in text mode; an ONNX model is bytes: "
-                        f"open it with mode 'wb'.")
-    try:
-        write(data)
-    except TypeError as exc:
-        raise TypeError(f"{what}: the file object did not take bytes ({exc}); open it in binary "
-                        f"mode ('wb').") from None
-    flush = getattr(target, "flush", None)
-    if callable(flush):
-        flush()
-
-
-def _write_atomically(name, data, what):
-    try:
-        info = os.stat(name)
-    except FileNotFoundError:
-        info = None
-    if info is not None and stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(f"{what}: {name} is a folder; give a file name in it, such as "
-                                f"{os.path.join(name, 'model.onnx')}.")
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{what}: {name} is not a regular file (a device, pipe or socket); "
-                         f"give the name of a file to write.")
-    folder = os.path.dirname(os.path.abspath(name))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{what}: the folder {folder} does not exist; create it first.")
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(name) + ".",
-                                     suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if info is not None:
-            mode = stat.S_IMODE(info.st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temporary, mode)
-        os.replace(temporary, name)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    try:                                # the rename itself survives a crash once the folder is synced
-        folder_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(folder_fd)
+    """`data` to a path (atomically, as save writes) or a binary file object."""
+    from . import _npzfile
+    _npzfile.write_file(target, lambda f: f.write(data), verb=what, example="model.onnx")
 
 
 # ==================================================================== PyTorch

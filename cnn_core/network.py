@@ -637,6 +637,28 @@ class Network:
     _write = save
     _read = load
 
+    # ---------------------------------------------------------------- interchange (cnn_core.interchange)
+
+    def to_onnx(self, path_or_file=None, *, opset=None):
+        """The network as an ``onnx.ModelProto`` (a Gemm per layer, then its activation);
+        written to a path or binary file object when given. Needs ``pip install
+        "cnn_core[onnx]"``. See :func:`cnn_core.interchange.to_onnx`."""
+        from . import interchange
+        return interchange.to_onnx(self, path_or_file, opset=opset)
+
+    def to_torch(self):
+        """An equivalent ``torch.nn.Sequential`` (Linear and activation modules). Needs
+        ``pip install "cnn_core[torch]"``."""
+        from . import interchange
+        return interchange.network_to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, *, loss=None, optimizer=None):
+        """A network from a ``torch.nn.Sequential`` of Linear and activation modules (ReLU,
+        Sigmoid, Tanh, Softmax, Identity); the first unsupported layer is named."""
+        from . import interchange
+        return interchange.network_from_torch(module, cls=cls, loss=loss, optimizer=optimizer)
+
     # ---------------------------------------------------------------- input checks
 
     def _inputs(self, value, name):

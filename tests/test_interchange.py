@@ -289,9 +289,9 @@ def test_write_to_binary_file_object():
 @requires_onnx
 def test_write_errors(tmp_path):
     net = make_net("relu", numpy.float64)
-    with pytest.raises(TypeError, match=r"text mode.*'wb'"):
+    with pytest.raises(TypeError, match=r"to_onnx needs a binary file object \(opened with 'wb'.*text-mode StringIO"):
         interchange.to_onnx(net, io.StringIO())
-    with pytest.raises(TypeError, match=r"path_or_file must be None, a path .*got int"):
+    with pytest.raises(TypeError, match=r"path must be a file name \(str or os.PathLike\); got int"):
         interchange.to_onnx(net, 3)
     with pytest.raises(FileNotFoundError, match=r"the folder .*nowhere does not exist; create it"):
         interchange.to_onnx(net, tmp_path / "nowhere" / "m.onnx")
@@ -582,3 +582,30 @@ if __name__ == "__main__":
     print(f"{'case':18} {'dtype':8} {'onnxruntime':>12} {'torch':>12}")
     for case, dtype, d_ort, d_torch in measure():
         print(f"{case:18} {dtype:8} {d_ort:12.2e} {d_torch:12.2e}")
+
+
+# ==================================================================== the methods
+
+@requires_onnx
+def test_the_methods_are_the_functions(tmp_path):
+    book = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0)
+    deep = make_net("relu", numpy.float64)
+    for net in (book, deep):
+        assert net.to_onnx() == interchange.to_onnx(net)
+        net.to_onnx(tmp_path / "m.onnx")
+        assert (tmp_path / "m.onnx").read_bytes() == interchange.to_onnx(net).SerializeToString()
+    back = cnn_core.neuralNetwork.from_arrays(book.wih, book.who, 0.1)
+    numpy.testing.assert_array_equal(back.query([0.1, 0.2, 0.3, 0.4]), book.query([0.1, 0.2, 0.3, 0.4]))
+    numpy.save(tmp_path / "wih.npy", book.wih)
+    numpy.savetxt(tmp_path / "who.csv", book.who, delimiter=",")
+    loaded = cnn_core.neuralNetwork.load_weights(tmp_path / "wih.npy", tmp_path / "who.csv", 0.1)
+    numpy.testing.assert_array_equal(loaded.wih, book.wih)
+
+
+def test_the_torch_methods(torch):
+    book = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0)
+    deep = make_net("tanh", numpy.float64)
+    again = cnn_core.neuralNetwork.from_torch(book.to_torch(), 0.1)
+    numpy.testing.assert_array_equal(again.wih, book.wih)
+    X = numpy.random.default_rng(0).random((5, deep.n_in))
+    numpy.testing.assert_array_equal(cnn_core.Network.from_torch(deep.to_torch()).predict(X), deep.predict(X))
