@@ -22,6 +22,20 @@ cdef inline Py_ssize_t book_rows_per_thread(Py_ssize_t H, int nt) noexcept nogil
     return ((H + BOOK_GROUP - 1) // BOOK_GROUP + nt - 1) // nt * BOOK_GROUP
 
 
+cdef inline int book_team_size() noexcept nogil:
+    """The number of threads of the team running the enclosing `with parallel():` region.
+
+    `parallel(num_threads=n)` asks OpenMP for n threads, but the team it gets may be smaller:
+    a single thread in a child made by os.fork() after the parent ran a team, under
+    OMP_THREAD_LIMIT, OMP_DYNAMIC=true or OMP_MAX_ACTIVE_LEVELS=0, or inside another parallel
+    region. So each region reads its team size here, inside the region (every thread gets the
+    same value), and sizes the split of wih, the roles ("thread 0 runs the step", "the last
+    thread prepares the next block") and its barrier (cnn_sync_wait) from it, never from n:
+    waiting for n arrivals with fewer threads would spin forever. Results do not depend on it."""
+    cdef int team = openmp.omp_get_num_threads()
+    return team if team > 1 else 1
+
+
 cdef bint book_step(floating[:, ::1] who, const floating *t, floating lr, int activation,
                     floating *work, floating *s) noexcept nogil:
     """One training step of the book's rule, after hin = wih @ x (work[:H]) is set: h = f(hin),
@@ -81,26 +95,29 @@ cdef Py_ssize_t book_train_loop(floating[:, ::1] wih, floating[:, ::1] who,
     cdef Py_ssize_t failed[1]
     cdef Py_ssize_t *failed_at = failed
     cdef Py_ssize_t r0, r1, per_thread
-    cdef int tid, nt = n_threads if n_threads > 1 else 1
+    # (one thread in a child of fork() whose OpenMP pool was copied: see _simd.h)
+    cdef int tid, team, nt = n_threads if n_threads > 1 and not cnn_openmp_fork_serial() else 1
     cdef cnn_sync sync
     sync.waiting = 0
     sync.phase = 0
     failed[0] = -1
     if N == 0:
         return -1
-    per_thread = book_rows_per_thread(H, nt)
     with parallel(num_threads=nt):
+        # the team may be smaller than nt: split, roles and barrier follow it (book_team_size)
         tid = threadid()
+        team = book_team_size()
+        per_thread = book_rows_per_thread(H, team)
         r0 = min(H, tid * per_thread)
-        r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
+        r1 = H if tid == team - 1 else min(H, r0 + per_thread)
         x = &xp[0] if pending else NULL
         for n in range(N):
             rows_update_dot(&wih[0, 0], I, r0, r1, x, &s[0], X + order[n] * I, &work[0])
-            cnn_sync_wait(&sync, nt)
+            cnn_sync_wait(&sync, team)
             if tid == 0:
                 if not book_step(who, T + order[n] * O, lr, activation, &work[0], &s[0]):
                     failed_at[0] = n
-            cnn_sync_wait(&sync, nt)
+            cnn_sync_wait(&sync, team)
             if failed_at[0] >= 0:
                 break
             x = X + order[n] * I
@@ -500,7 +517,8 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
     cdef Py_ssize_t shared[2]                # position of the first failure; samples done
     cdef Py_ssize_t *failed_at = shared
     cdef Py_ssize_t *done = shared + 1
-    cdef int tid, nt = n_threads if n_threads > 1 else 1
+    # (one thread in a child of fork() whose OpenMP pool was copied: see _simd.h)
+    cdef int tid, team, nt = n_threads if n_threads > 1 and not cnn_openmp_fork_serial() else 1
     cdef cnn_sync sync
     sync.waiting = 0
     sync.phase = 0
@@ -509,22 +527,24 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
         return -1
     for m in range(2 * KB):
         xr[m] = &Xb[m, 0]
-    per_thread = book_rows_per_thread(H, nt)
     with parallel(num_threads=nt):
+        # the team may be smaller than nt: split, roles and barrier follow it (book_team_size)
         tid = threadid()
+        team = book_team_size()
+        per_thread = book_rows_per_thread(H, team)
         r0 = min(H, tid * per_thread)
-        r1 = H if tid == nt - 1 else min(H, r0 + per_thread)
-        if tid == nt - 1:
+        r1 = H if tid == team - 1 else min(H, r0 + per_thread)
+        if tid == team - 1:
             book_fit_prepare(X, order, 0, min(KB, N), Xb, G, 0, &xr[0])
         b0 = 0
         base = 0
         while b0 < N:
             nb = min(KB, N - b0)
-            cnn_sync_wait(&sync, nt)
+            cnn_sync_wait(&sync, team)
             # A[n, j] = wih[j] . x_n for this thread's rows j (a thread may have none)
             if r0 < r1:
                 dot_block(&wih[r0, 0], I, r1 - r0, &xr[base], nb, I, &A[0, r0], 1, H)
-            cnn_sync_wait(&sync, nt)
+            cnn_sync_wait(&sync, team)
             if tid == 0:
                 done[0] = nb
                 for n in range(nb):
@@ -539,10 +559,10 @@ cdef Py_ssize_t book_fit_loop(floating[:, ::1] wih, floating[:, ::1] who,
                         done[0] = n
                         failed_at[0] = b0 + n
                         break
-            if tid == nt - 1 and b0 + KB < N:
+            if tid == team - 1 and b0 + KB < N:
                 book_fit_prepare(X, order, b0 + KB, min(KB, N - b0 - KB), Xb, G, KB - base,
                                  &xr[KB - base])
-            cnn_sync_wait(&sync, nt)
+            cnn_sync_wait(&sync, team)
             # wih += the block's updates (those before a failure)
             if r0 < r1:
                 rank_update(&wih[r0, 0], I, r1 - r0, &S[0, r0], H, &xr[base], done[0], I)

@@ -9,6 +9,8 @@ cdef extern from "_simd.h" nogil:
         int waiting
         int phase
     void cnn_sync_wait(cnn_sync *b, int n_threads)
+    int cnn_openmp_fork_serial()
+    int cnn_openmp_fork_handlers()
     void cnn_rows_update_dot_double(double *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,
                                     const double *xp, const double *s, const double *x, double *out)
     void cnn_rows_update_dot_float(float *W, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,

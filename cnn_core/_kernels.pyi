@@ -115,14 +115,20 @@ def dense_backward(X: _Floats, W: _Floats, Y: _Floats, dY: _Floats, activation: 
     """From dY (the gradient with respect to Y = f(X @ W + b)): dZ = dY * f'(Y), dW = X.T @ dZ,
     db = column sums of dZ ((0,) for no bias), dX = dZ @ W.T ((0, I) when not wanted)."""
 
-def squared_error(Y: _Floats, T: _Floats, dY: _Floats, scale: float) -> Tuple[float, int]:
-    """(sum over rows of 1/2 sum_k (t_k - y_k)^2, rows whose largest output is at the target's
-    largest); dY = scale * (Y - T)."""
+def squared_error(Y: _Floats, T: _Floats, dY: _Floats, scale: float,
+                  weights: Optional[_Floats] = None) -> Tuple[float, int]:
+    """(sum over rows of w_n 1/2 sum_k (t_k - y_k)^2, rows whose largest output is at the
+    target's largest); dY = scale * w_n * (Y - T) (w_n = weights[n], or 1)."""
 
 def softmax_cross_entropy(Z: _Floats, T: _Floats, Y: _Floats, dZ: _Floats,
-                          scale: float) -> Tuple[float, int]:
-    """Y = softmax(Z) and (summed cross-entropy against T, rows classified right), max-shifted,
-    never log(0); dZ = scale * (Y * sum_k t_k - T)."""
+                          scale: float, weights: Optional[_Floats] = None) -> Tuple[float, int]:
+    """Y = softmax(Z) and (summed cross-entropy against T, times w_n, rows classified right),
+    max-shifted, never log(0); dZ = scale * w_n * (Y * sum_k t_k - T)."""
+
+def sigmoid_cross_entropy(Z: _Floats, T: _Floats, Y: _Floats, dZ: _Floats,
+                          scale: float, weights: Optional[_Floats] = None) -> Tuple[float, int]:
+    """Y = sigmoid(Z) and (summed binary cross-entropy against T, times w_n, rows whose every
+    output is right), from the logits (softplus), never log(0); dZ = scale * w_n * (Y - T)."""
 
 def sgd_update(p: _Floats, g: _Floats, v: _Floats, lr: float, momentum: float, nesterov: bool,
                weight_decay: float) -> bool:
@@ -144,9 +150,10 @@ def sgd_train_samples(X: _Floats, T: _Floats, order: _Indices, params: List[_Flo
                       grads: List[_Floats], velocities: List[_Floats], outputs: List[_Floats],
                       logits: List[_Floats], deltas: List[_Floats], input_grads: List[_Floats],
                       sizes: _Indices, codes: npt.NDArray[numpy.intc],
-                      slopes: npt.NDArray[numpy.float64], bias: _Indices, fused: bool,
+                      slopes: npt.NDArray[numpy.float64], bias: _Indices, loss_kind: int,
                       rates: npt.NDArray[numpy.float64], momentum: float, nesterov: bool,
-                      weight_decay: float) -> Tuple[float, int, int, int]:
+                      weight_decay: float,
+                      weights: Optional[npt.NDArray[numpy.float64]] = None) -> Tuple[float, int, int, int]:
     """Per-sample SGD through all layers for rows ``order`` of X, T; returns (summed loss,
     correct samples, failed position or -1, failure kind)."""
 
@@ -157,3 +164,11 @@ def cpu_supports(feature: str) -> bool:
 
 def openmp_max_threads() -> int:
     """Threads OpenMP would use by default (OMP_NUM_THREADS or the number of cores)."""
+
+def openmp_team_size(n_threads: int) -> int:
+    """Threads OpenMP gives a region asking for `n_threads` (fewer under OMP_THREAD_LIMIT,
+    OMP_DYNAMIC, OMP_MAX_ACTIVE_LEVELS, nesting, or in a child of fork() that runs serially)."""
+
+def openmp_fork_serial() -> bool:
+    """True in a child of fork() whose OpenMP pool could not be released before the fork (the
+    kernels then run on one thread)."""

@@ -240,3 +240,27 @@ def cpu_supports(str feature):
 def openmp_max_threads():
     """Threads OpenMP would use by default (OMP_NUM_THREADS or the number of cores)."""
     return openmp.omp_get_max_threads()
+
+
+def openmp_team_size(int n_threads):
+    """The number of threads OpenMP gives a region that asks for `n_threads` (it may give fewer:
+    OMP_THREAD_LIMIT, OMP_DYNAMIC, OMP_MAX_ACTIVE_LEVELS, nesting), as the book kernels see it."""
+    cdef int team = 1
+    cdef int[1] out
+    out[0] = 1
+    if n_threads > 1 and not cnn_openmp_fork_serial():
+        with nogil, parallel(num_threads=n_threads):
+            team = book_team_size()
+            if threadid() == 0:
+                out[0] = team
+    return out[0]
+
+
+def openmp_fork_serial():
+    """True in a child of fork() whose OpenMP thread pool could not be released before the fork
+    (see _simd.h): the kernels then run on one thread."""
+    return bool(cnn_openmp_fork_serial())
+
+
+if cnn_openmp_fork_handlers() != 0:
+    raise ImportError("cnn_core: pthread_atfork failed (out of memory?)")

@@ -23,7 +23,10 @@
  * briefly, then yields the core: when the machine is busy, a waiting thread must not burn the
  * time slice of the thread it waits for (libgomp's barrier spins for a long time first, which
  * made two threads ten times slower than one on a loaded machine). `cnn_sync` is zeroed before
- * the block and shared. */
+ * the block and shared. `n_threads` must be the size of the team that runs the block, read
+ * inside it (omp_get_num_threads()), not the number of threads asked for: OpenMP may give fewer
+ * (after fork(), OMP_THREAD_LIMIT, OMP_DYNAMIC, nesting), and waiting for arrivals of threads
+ * that do not exist spins forever. */
 typedef struct { int waiting; int phase; } cnn_sync;
 
 static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
@@ -44,6 +47,45 @@ static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
             sched_yield();
         }
     }
+}
+
+/* fork() and OpenMP. libgomp keeps, per thread that starts parallel regions, a pool of worker
+ * threads; fork() copies the pool's bookkeeping into the child but not its threads, so the
+ * child's next region with two or more threads waits inside GOMP_parallel forever for workers
+ * that do not exist (what os.fork() after a two-thread fit did). So before every fork() of the
+ * process (pthread_atfork, which also covers os.fork() and multiprocessing), the forking thread
+ * hands its pool back (omp_pause_resource_all(omp_pause_hard)): the child starts with no pool
+ * and creates its threads as needed; the parent recreates its own at its next region (tens of
+ * microseconds). If that cannot be done (a fork() from inside a parallel region, or an OpenMP
+ * older than 5.0), the child's regions run on one thread (cnn_openmp_fork_serial()), which a
+ * copied pool still allows. Registered once per module, at its import. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <pthread.h>
+
+static int cnn_fork_release_failed = 0;      /* set in the parent just before a fork() */
+static int cnn_fork_serial = 0;              /* in a child whose pool could not be released */
+
+static void cnn_before_fork(void) {
+#if defined(_OPENMP) && _OPENMP >= 201811
+    cnn_fork_release_failed = omp_in_parallel() || omp_pause_resource_all(omp_pause_hard) != 0;
+#else
+    cnn_fork_release_failed = 1;
+#endif
+}
+
+static void cnn_after_fork_in_child(void) {
+    if (cnn_fork_release_failed) cnn_fork_serial = 1;
+}
+
+static inline int cnn_openmp_fork_serial(void) { return cnn_fork_serial; }
+
+static int cnn_openmp_fork_handlers(void) {
+    static int registered = 0;
+    if (registered) return 0;
+    registered = 1;
+    return pthread_atfork(cnn_before_fork, NULL, cnn_after_fork_in_child);
 }
 
 /* Bytes per vector register of the instruction set this module is compiled for. The block
