@@ -214,48 +214,137 @@ cdef double softmax_cross_entropy_row(const floating *z, const floating *t, floa
     return loss
 
 
+from libc.math cimport log1p, log1pf
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef double sigmoid_cross_entropy_row(const floating *z, const floating *t, floating *y,
+                                      floating *dz, Py_ssize_t O, floating scale) noexcept nogil:
+    """-sum_k [t_k log s_k + (1 - t_k) log(1 - s_k)] of one row, s = sigmoid(z), computed as
+    sum_k softplus(z_k) - t_k z_k with softplus(z) = max(z, 0) + log1p(exp(-|z|)) (no log(0));
+    writes y = s and dz = scale * (s - t)."""
+    cdef Py_ssize_t j
+    cdef double loss = 0
+    cdef floating a
+    for j in range(O):
+        a = z[j] if z[j] >= 0 else -z[j]
+        loss += <double>(z[j] if z[j] > 0 else 0) + <double>_log1p(_exp(-a)) - <double>t[j] * <double>z[j]
+        y[j] = sigmoid(z[j])
+        dz[j] = scale * (y[j] - t[j])
+    return loss
+
+
+cdef inline bint _same_signs(const floating *z, const floating *t, Py_ssize_t O) noexcept nogil:
+    """Whether every output is on the side of 0 (logits) where its target is of 0.5 (a row of a
+    binary or multi-label classifier predicted right)."""
+    cdef Py_ssize_t j
+    for j in range(O):
+        if (z[j] > 0) != (t[j] > 0.5):
+            return False
+    return True
+
+
+cdef inline floating _weight(const floating *weights, Py_ssize_t n) noexcept nogil:
+    return weights[n] if weights != NULL else 1
+
+
 def squared_error(const floating[:, ::1] Y, const floating[:, ::1] T, floating[:, ::1] dY,
-                  double scale):
+                  double scale, const floating[::1] weights=None):
     """The squared error of N outputs Y against targets T, both (N, O).
 
     Returns (sum over the rows of 1/2 sum_k (t_k - y_k)^2, number of rows whose largest output
     is where the target is largest) and writes dY = scale * (Y - T), the gradient of scale times
-    that sum (scale = 1/N for the batch mean). dY must be an array of its own."""
+    that sum (scale = 1/N for the batch mean). dY must be an array of its own. With `weights`
+    (N,), row n's loss and gradient are multiplied by weights[n] (the count stays unweighted)."""
     cdef Py_ssize_t N = Y.shape[0], O = Y.shape[1], n
     cdef double loss = 0
     cdef Py_ssize_t correct = 0
+    cdef floating w
     if T.shape[0] != N or T.shape[1] != O or dY.shape[0] != N or dY.shape[1] != O:
         raise ValueError("squared_error: inconsistent shapes")
+    cdef const floating *wp = NULL
+    if weights is not None and weights.shape[0] != 0:
+        if weights.shape[0] != N:
+            raise ValueError("squared_error: weights must have one value per row")
+        wp = &weights[0]
     if N == 0 or O == 0:
         return 0.0, 0
     with nogil:
         for n in range(N):
+            w = _weight(wp, n)
             correct += _same_argmax(&Y[n, 0], &T[n, 0], O)
-            loss += 0.5 * squared_error_row(&Y[n, 0], &T[n, 0], &dY[n, 0], O, <floating>scale)
+            loss += 0.5 * w * squared_error_row(&Y[n, 0], &T[n, 0], &dY[n, 0], O, <floating>scale * w)
     return loss, correct
 
 
 def softmax_cross_entropy(const floating[:, ::1] Z, const floating[:, ::1] T, floating[:, ::1] Y,
-                          floating[:, ::1] dZ, double scale):
+                          floating[:, ::1] dZ, double scale, const floating[::1] weights=None):
     """Softmax and cross-entropy fused, from the logits Z (N, O) and targets T (N, O).
 
     Writes Y = softmax(Z) (row-wise, max-shifted) and dZ = scale * (Y * sum_k t_k - T), the
     gradient with respect to Z of scale times the summed loss (Y - T when the targets sum to 1).
     Returns (sum over the rows of -sum_k t_k log y_k, rows whose largest logit is where the
-    target is largest). log y_k is computed as z_k - logsumexp(z), never as log(0)."""
+    target is largest). log y_k is computed as z_k - logsumexp(z), never as log(0). `weights`
+    as for squared_error."""
     cdef Py_ssize_t N = Z.shape[0], O = Z.shape[1], n
     cdef double loss = 0
     cdef Py_ssize_t correct = 0
+    cdef floating w
     if (T.shape[0] != N or T.shape[1] != O or Y.shape[0] != N or Y.shape[1] != O
             or dZ.shape[0] != N or dZ.shape[1] != O):
         raise ValueError("softmax_cross_entropy: inconsistent shapes")
+    cdef const floating *wp = NULL
+    if weights is not None and weights.shape[0] != 0:
+        if weights.shape[0] != N:
+            raise ValueError("softmax_cross_entropy: weights must have one value per row")
+        wp = &weights[0]
     if N == 0 or O == 0:
         return 0.0, 0
     with nogil:
         for n in range(N):
+            w = _weight(wp, n)
             correct += _same_argmax(&Z[n, 0], &T[n, 0], O)
-            loss += softmax_cross_entropy_row(&Z[n, 0], &T[n, 0], &Y[n, 0], &dZ[n, 0], O,
-                                              <floating>scale)
+            loss += w * softmax_cross_entropy_row(&Z[n, 0], &T[n, 0], &Y[n, 0], &dZ[n, 0], O,
+                                                  <floating>scale * w)
+    return loss, correct
+
+
+def sigmoid_cross_entropy(const floating[:, ::1] Z, const floating[:, ::1] T, floating[:, ::1] Y,
+                          floating[:, ::1] dZ, double scale, const floating[::1] weights=None):
+    """Sigmoid and binary cross-entropy fused (binary and multi-label outputs), from the logits
+    Z (N, O) and targets T (N, O) in [0, 1].
+
+    Writes Y = sigmoid(Z) and dZ = scale * (Y - T), the gradient with respect to Z of scale
+    times the summed loss. Returns (sum over the rows of -sum_k [t_k log y_k + (1 - t_k)
+    log(1 - y_k)], rows whose every logit is on the side of 0 where its target is of 0.5).
+    The logs are computed from the logits (softplus), never as log(0). `weights` as for
+    squared_error."""
+    cdef Py_ssize_t N = Z.shape[0], O = Z.shape[1], n
+    cdef double loss = 0
+    cdef Py_ssize_t correct = 0
+    cdef floating w
+    if (T.shape[0] != N or T.shape[1] != O or Y.shape[0] != N or Y.shape[1] != O
+            or dZ.shape[0] != N or dZ.shape[1] != O):
+        raise ValueError("sigmoid_cross_entropy: inconsistent shapes")
+    cdef const floating *wp = NULL
+    if weights is not None and weights.shape[0] != 0:
+        if weights.shape[0] != N:
+            raise ValueError("sigmoid_cross_entropy: weights must have one value per row")
+        wp = &weights[0]
+    if N == 0 or O == 0:
+        return 0.0, 0
+    with nogil:
+        for n in range(N):
+            w = _weight(wp, n)
+            correct += _same_signs(&Z[n, 0], &T[n, 0], O)
+            loss += w * sigmoid_cross_entropy_row(&Z[n, 0], &T[n, 0], &Y[n, 0], &dZ[n, 0], O,
+                                                  <floating>scale * w)
     return loss, correct
 
 
@@ -378,6 +467,12 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
 # Python around the kernels when the network is small. This runs the same steps (the same
 # kernels, in the same order, so the same numbers) for many samples in one call.
 
+cdef enum LossKind:          # keep in step with cnn_core/network.py (Loss.code)
+    SQUARED_ERROR = 0
+    SOFTMAX_CROSS_ENTROPY = 1
+    SIGMOID_CROSS_ENTROPY = 2
+
+
 cdef enum StepFailure:
     STEP_OK = 0
     STEP_FORWARD = 1        # a pre-activation was not finite
@@ -390,19 +485,19 @@ cdef Py_ssize_t sgd_samples_kernel(const floating *X, const floating *T, Py_ssiz
                                    Py_ssize_t L, const Py_ssize_t *sizes, floating **P,
                                    floating **G, floating **V, floating **Y, floating **Z,
                                    floating **dZ, floating **dX, const int *codes,
-                                   const double *slopes, const Py_ssize_t *bias, bint fused,
-                                   const double *rates, floating momentum, bint nesterov,
-                                   floating weight_decay, double *loss_sum,
+                                   const double *slopes, const Py_ssize_t *bias, int loss_kind,
+                                   const double *rates, const double *weights, floating momentum,
+                                   bint nesterov, floating weight_decay, double *loss_sum,
                                    Py_ssize_t *correct, int *failure) noexcept nogil:
     """Per-sample SGD on rows order[0..M) of X (N, I0), T (N, OL) through L layers.
 
     Layer l maps sizes[l] inputs to sizes[l + 1] outputs; its parameters P[l] are W (row-major)
     then b (when bias[l]); G[l] its gradients, V[l] its velocity (NULL without momentum);
     Y[l], Z[l], dZ[l] its output, pre-activation and delta (one row each; Z[l] may be Y[l]),
-    dX[l] the gradient for its input (l >= 1). With `fused` the last layer is a softmax paired
-    with cross-entropy (its Z holds the logits), otherwise the loss is the squared error.
-    Sample s uses the learning rate rates[s]. Adds each sample's loss to loss_sum and counts the
-    correct ones. Returns -1, or the position s of the first sample whose forward pass or loss
+    dX[l] the gradient for its input (l >= 1). The loss is `loss_kind` (LossKind): for the two
+    fused ones the last layer is a softmax or sigmoid whose Z holds the logits. Sample s uses the
+    learning rate rates[s], and (when `weights` is not NULL) its loss and gradient are multiplied
+    by weights[order[s]]. Adds each sample's loss to loss_sum and counts the correct ones. Returns -1, or the position s of the first sample whose forward pass or loss
     was not finite (nothing of it applied) or whose update made a parameter not finite (that
     update applied); `failure` says which (StepFailure)."""
     cdef Py_ssize_t s, l, I, O
@@ -412,8 +507,9 @@ cdef Py_ssize_t sgd_samples_kernel(const floating *X, const floating *T, Py_ssiz
     cdef floating *g
     cdef double loss
     cdef bint finite, right
+    cdef bint fused = loss_kind != LossKind.SQUARED_ERROR
     cdef int code
-    cdef floating slope
+    cdef floating slope, w
     for s in range(M):
         x = X + order[s] * I0
         t = T + order[s] * OL
@@ -430,11 +526,16 @@ cdef Py_ssize_t sgd_samples_kernel(const floating *X, const floating *T, Py_ssiz
                 finite &= dense_forward_kernel(h, P[l], P[l] + I * O if bias[l] else NULL, 1, I, O,
                                                codes[l], <floating>slopes[l], Z[l], Y[l])
                 h = Y[l]
-        right = _same_argmax(h, t, OL)       # the logits' argmax is the softmax's
-        if fused:
-            loss = softmax_cross_entropy_row(h, t, Y[L - 1], dZ[L - 1], OL, 1)
+        w = <floating>weights[order[s]] if weights != NULL else 1
+        if loss_kind == LossKind.SIGMOID_CROSS_ENTROPY:
+            right = _same_signs(h, t, OL)
+            loss = w * sigmoid_cross_entropy_row(h, t, Y[L - 1], dZ[L - 1], OL, w)
+        elif loss_kind == LossKind.SOFTMAX_CROSS_ENTROPY:
+            right = _same_argmax(h, t, OL)   # the logits' argmax is the softmax's
+            loss = w * softmax_cross_entropy_row(h, t, Y[L - 1], dZ[L - 1], OL, w)
         else:
-            loss = 0.5 * squared_error_row(h, t, dZ[L - 1], OL, 1)
+            right = _same_argmax(h, t, OL)
+            loss = 0.5 * w * squared_error_row(h, t, dZ[L - 1], OL, w)
         if not finite or not loss - loss == 0:
             failure[0] = STEP_FORWARD if not finite else STEP_LOSS
             return s
@@ -466,16 +567,18 @@ def sgd_train_samples(const floating[:, ::1] X, const floating[:, ::1] T,
                       const Py_ssize_t[::1] order, list params, list grads, list velocities,
                       list outputs, list logits, list deltas, list input_grads,
                       const Py_ssize_t[::1] sizes, const int[::1] codes,
-                      const double[::1] slopes, const Py_ssize_t[::1] bias, bint fused,
+                      const double[::1] slopes, const Py_ssize_t[::1] bias, int loss_kind,
                       const double[::1] rates, double momentum, bint nesterov,
-                      double weight_decay):
+                      double weight_decay, const double[::1] weights=None):
     """Per-sample SGD (the steps of sgd_samples_kernel) on rows order[0], order[1], ... of X, T.
 
     L layers; per layer l (lists of arrays): params[l] and grads[l] of length
     sizes[l] * sizes[l + 1] (+ sizes[l + 1] with bias), velocities[l] of that length (length 0
     without momentum), outputs[l], logits[l], deltas[l] with >= 1 row of sizes[l + 1] columns
     (logits[l] may be outputs[l]), input_grads[l] with >= 1 row of sizes[l] columns (unused for
-    l = 0). rates: one learning rate per position of `order`.
+    l = 0). loss_kind: 0 squared error, 1 softmax + cross-entropy, 2 sigmoid + binary
+    cross-entropy. rates: one learning rate per position of `order`. weights: None, or one
+    factor per row of X for its loss.
     Returns (summed loss, correct samples, failed position or -1, failure kind 0-3)."""
     cdef Py_ssize_t L = len(params), M = order.shape[0], N = X.shape[0], l, k, n
     cdef Py_ssize_t I, O, failed = -1, correct = 0
@@ -491,6 +594,10 @@ def sgd_train_samples(const floating[:, ::1] X, const floating[:, ::1] T,
         raise ValueError("sgd_train_samples: one array per layer in every list")
     if (X.shape[1] != sizes[0] or T.shape[1] != sizes[L] or T.shape[0] != N or rates.shape[0] != M):
         raise ValueError("sgd_train_samples: inconsistent shapes")
+    if weights is not None and weights.shape[0] != N:
+        raise ValueError("sgd_train_samples: weights must have one value per row of X")
+    if not 0 <= loss_kind <= LossKind.SIGMOID_CROSS_ENTROPY:
+        raise ValueError("sgd_train_samples: unknown loss kind")
     for k in range(M):
         if not 0 <= order[k] < N:
             raise ValueError("sgd_train_samples: order out of range")
@@ -538,7 +645,9 @@ def sgd_train_samples(const floating[:, ::1] X, const floating[:, ::1] T,
             failed = sgd_samples_kernel(&X[0, 0], &T[0, 0], X.shape[1], T.shape[1], &order[0], M, L,
                                         &sizes[0], P, P + L, P + 2 * L, P + 3 * L, P + 4 * L,
                                         P + 5 * L, P + 6 * L, &codes[0], &slopes[0], &bias[0],
-                                        fused, &rates[0], <floating>momentum, nesterov,
+                                        loss_kind, &rates[0],
+                                        &weights[0] if weights is not None else <const double *>NULL,
+                                        <floating>momentum, nesterov,
                                         <floating>weight_decay, &loss, &correct, &failure)
     finally:
         free(P)

@@ -138,6 +138,7 @@ class neuralNetwork:
 from . import activations as _activations   # noqa: E402  (the one activation table)
 
 __all__ += ["dense_forward", "dense_backward", "squared_error", "softmax_cross_entropy",
+            "sigmoid_cross_entropy",
             "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "all_finite",
             "sgd_train_samples"]
 
@@ -174,31 +175,66 @@ def dense_backward(X, W, Y, dY, activation, slope, dZ, dW, db, dX):
         numpy.matmul(dZ, W.T, out=dX)
 
 
-def squared_error(Y, T, dY, scale):
-    """(sum over rows of 1/2 sum_k (t_k - y_k)^2, rows whose argmax of Y is the argmax of T);
-    writes dY = scale * (Y - T)."""
+def _row_weights(weights, n):
+    """The rows' loss factors as a column (n, 1), or None for none."""
+    if weights is None or len(weights) == 0:
+        return None
+    if len(weights) != n:
+        raise ValueError("weights must have one value per row")
+    return numpy.asarray(weights).reshape(n, 1)
+
+
+def squared_error(Y, T, dY, scale, weights=None):
+    """(sum over rows of w_n 1/2 sum_k (t_k - y_k)^2, rows whose argmax of Y is the argmax of
+    T); writes dY = scale * w_n * (Y - T) (w_n = weights[n], or 1)."""
+    w = _row_weights(weights, len(Y))
     E = Y.astype(numpy.float64) - T.astype(numpy.float64)
-    loss = 0.5 * float(numpy.sum(E * E))
+    rows = 0.5 * numpy.sum(E * E, axis=1, keepdims=True)
+    loss = float(numpy.sum(rows if w is None else w * rows))
     correct = int(numpy.count_nonzero(numpy.argmax(Y, axis=1) == numpy.argmax(T, axis=1))) if len(Y) else 0
-    dY[...] = scale * (Y - T)
+    dY[...] = scale * (Y - T) if w is None else (scale * w) * (Y - T)
     return loss, correct
 
 
-def softmax_cross_entropy(Z, T, Y, dZ, scale):
-    """Y = softmax(Z) (max-shifted), dZ = scale * (Y * sum_k t_k - T); returns (sum over rows of
-    -sum_k t_k log y_k with log y_k = z_k - logsumexp(z), rows whose argmax of Z is the argmax
-    of T)."""
+def softmax_cross_entropy(Z, T, Y, dZ, scale, weights=None):
+    """Y = softmax(Z) (max-shifted), dZ = scale * w_n * (Y * sum_k t_k - T); returns (sum over
+    rows of -w_n sum_k t_k log y_k with log y_k = z_k - logsumexp(z), rows whose argmax of Z is
+    the argmax of T)."""
     if len(Z) == 0:
         return 0.0, 0
+    w = _row_weights(weights, len(Z))
     m = numpy.max(Z, axis=1, keepdims=True)
     e = numpy.exp(Z - m)
     s = numpy.sum(e, axis=1, keepdims=True)
     lse = m + numpy.log(s)
-    loss = float(numpy.sum(T.astype(numpy.float64) * (lse - Z).astype(numpy.float64)))
+    rows = numpy.sum(T.astype(numpy.float64) * (lse - Z).astype(numpy.float64), axis=1, keepdims=True)
+    loss = float(numpy.sum(rows if w is None else w * rows))
     correct = int(numpy.count_nonzero(numpy.argmax(Z, axis=1) == numpy.argmax(T, axis=1)))
     Y[...] = e / s
-    dZ[...] = scale * (Y * numpy.sum(T, axis=1, keepdims=True) - T)
+    G = Y * numpy.sum(T, axis=1, keepdims=True) - T
+    dZ[...] = scale * G if w is None else (scale * w) * G
     return loss, correct
+
+
+def sigmoid_cross_entropy(Z, T, Y, dZ, scale, weights=None):
+    """Y = sigmoid(Z), dZ = scale * w_n * (Y - T); returns (sum over rows of -w_n sum_k [t_k log
+    y_k + (1 - t_k) log(1 - y_k)], computed as softplus(z_k) - t_k z_k, rows whose every logit
+    is on the side of 0 where its target is of 0.5)."""
+    if len(Z) == 0:
+        return 0.0, 0
+    w = _row_weights(weights, len(Z))
+    Z64 = Z.astype(numpy.float64)
+    softplus = numpy.maximum(Z, 0).astype(numpy.float64) + numpy.log1p(numpy.exp(-numpy.abs(Z))).astype(numpy.float64)
+    rows = numpy.sum(softplus - T.astype(numpy.float64) * Z64, axis=1, keepdims=True)
+    loss = float(numpy.sum(rows if w is None else w * rows))
+    correct = int(numpy.count_nonzero(numpy.all((Z > 0) == (T > 0.5), axis=1)))
+    Y[...] = scipy.special.expit(Z)
+    dZ[...] = scale * (Y - T) if w is None else (scale * w) * (Y - T)
+    return loss, correct
+
+
+# the loss kernels by the kinds the per-sample kernel takes (cnn_core/network.py: Loss.code)
+_LOSS_KINDS = {0: squared_error, 1: softmax_cross_entropy, 2: sigmoid_cross_entropy}
 
 
 def _decayed(p, g, weight_decay):
@@ -248,13 +284,16 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
 
 
 def sgd_train_samples(X, T, order, params, grads, velocities, outputs, logits, deltas, input_grads,
-                      sizes, codes, slopes, bias, fused, rates, momentum, nesterov, weight_decay):
+                      sizes, codes, slopes, bias, loss_kind, rates, momentum, nesterov, weight_decay,
+                      weights=None):
     """Per-sample SGD on rows order[0], order[1], ... of X, T through the layers described by
     the lists (see the kernel of the same name): forward, loss, backward and update for one
     sample at a time, with the functions above. Returns (summed loss, correct samples, failed
     position or -1, failure kind: 1 forward, 2 loss, 3 update)."""
     L = len(params)
     identity = _activations.ACTIVATIONS["identity"].code
+    fused = loss_kind != 0
+    loss_kernel = _LOSS_KINDS[int(loss_kind)]
     loss_sum, correct = 0.0, 0
     for s, j in enumerate(order):
         x, t = X[j:j + 1], T[j:j + 1]
@@ -269,10 +308,11 @@ def sgd_train_samples(X, T, order, params, grads, velocities, outputs, logits, d
             else:
                 finite &= dense_forward(h, W[l], b[l], codes[l], slopes[l], Z, Y)
                 h = Y
+        w = None if weights is None else weights[j:j + 1].astype(X.dtype)
         if fused:
-            loss, right = softmax_cross_entropy(h, t, outputs[L - 1][:1], deltas[L - 1][:1], 1.0)
+            loss, right = loss_kernel(h, t, outputs[L - 1][:1], deltas[L - 1][:1], 1.0, w)
         else:
-            loss, right = squared_error(h, t, deltas[L - 1][:1], 1.0)
+            loss, right = squared_error(h, t, deltas[L - 1][:1], 1.0, w)
         if not finite or not loss - loss == 0:
             return loss_sum, correct, s, 1 if not finite else 2
         loss_sum += loss
