@@ -31,6 +31,21 @@ def positive_float(value, name):
     return value
 
 
+def rate_in_dtype(value, name, dtype):
+    """`value` (a positive finite float) if it stays a positive normal number when cast to
+    `dtype`, the precision the kernels compute in; else a ValueError."""
+    dtype = numpy.dtype(dtype)
+    info = numpy.finfo(dtype)
+    if not float(info.tiny) <= value <= float(info.max):
+        with numpy.errstate(over="ignore", under="ignore"):
+            cast = float(dtype.type(value))
+        raise ValueError(f"{name} must be a rate that {dtype.name} can hold, between "
+                         f"{float(info.tiny):.3g} and {float(info.max):.3g}; got {value!r}, which "
+                         f"becomes {cast!r} in {dtype.name}. Use a rate of about 0.001 to 1 "
+                         f"(or a float64 network).")
+    return value
+
+
 def n_threads(value):
     """None (automatic) or a positive int."""
     return None if value is None else positive_int(value, "n_threads")
@@ -74,9 +89,28 @@ def real_array(value, name, dtype):
     return array
 
 
+def refuse_unsupported(value, name, expected="numbers (a list or an array)"):
+    """TypeError for data that NumPy would take but not as the user meant: None, text, bytes
+    (bytearray and byte memoryviews read as uint8 numbers, bytes would not), and masked arrays
+    (their mask would be ignored)."""
+    if value is None or isinstance(value, str):
+        raise TypeError(f"{name} must be {expected}; got {type(value).__name__}.")
+    if isinstance(value, (bytes, bytearray)) or (isinstance(value, memoryview)
+                                                 and value.format in _BYTE_FORMATS):
+        raise TypeError(f"{name} must be {expected}; got {type(value).__name__} (raw bytes, "
+                        f"not numbers): convert them first, e.g. numpy.frombuffer(data, "
+                        f"dtype=numpy.uint8) for byte values.")
+    if isinstance(value, numpy.ma.MaskedArray):
+        raise TypeError(f"{name} must be {expected}; masked arrays are not "
+                        f"supported (the mask would be ignored): fill the masked values "
+                        f"({name}.filled(...)) or drop those rows.")
+
+
+_BYTE_FORMATS = ("B", "b", "c")
+
+
 def _convert(value, name, dtype):
-    if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be numbers (a list or an array); got {type(value).__name__}.")
+    refuse_unsupported(value, name)
     try:
         array = numpy.asarray(value)
     except (ValueError, TypeError) as exc:

@@ -82,6 +82,7 @@ class neuralNetwork:
         onodes = check.positive_int(outputnodes, "outputnodes")
         lr = check.positive_float(learningrate, "learningrate")
         dtype = check.float_dtype(dtype)
+        check.rate_in_dtype(lr, "learningrate", dtype)     # the kernels compute in dtype
         activation = activations.get(activation, HIDDEN_ACTIVATIONS).name
         n_threads = check.n_threads(n_threads)
         if seed is None:
@@ -134,12 +135,12 @@ class neuralNetwork:
 
     @property
     def lr(self):
-        """The learning rate (assignable: a positive finite number)."""
+        """The learning rate (assignable: a positive number that the network's dtype holds)."""
         return self._lr
 
     @lr.setter
     def lr(self, value):
-        self._lr = check.positive_float(value, "lr")
+        self._lr = check.rate_in_dtype(check.positive_float(value, "lr"), "lr", self._dtype)
 
     @property
     def n_threads(self):

@@ -25,6 +25,11 @@ FORMAT_VERSION = 1
 _IDENTITY = activations.ACTIVATIONS["identity"].code
 
 
+# a normal draw is never this many standard deviations out (the chance is below 1e-300):
+# a std that times this fits the dtype draws finite weights
+_MOST_SIGMAS = 40
+
+
 def init_std(init, n_in, n_out):
     """The standard deviation of the initial weights for `init`:
     "xavier" sqrt(2 / (n_in + n_out)) (Glorot, as torch.nn.init.xavier_normal_),
@@ -83,6 +88,11 @@ class Dense:
                  dtype=numpy.float64, seed=None):
         n_in, n_out, act, bias, slope, dtype, std = _checked(n_in, n_out, activation, bias, init,
                                                              slope, dtype)
+        if not std * _MOST_SIGMAS <= float(numpy.finfo(dtype).max):
+            raise ValueError(f"init: a standard deviation of {std!r} draws weights too large for "
+                             f"{numpy.dtype(dtype).name} (up to {_MOST_SIGMAS} times the std, above "
+                             f"{float(numpy.finfo(dtype).max):.3g}); use 'xavier', 'he' or a std "
+                             f"of about 0.01 to 1.")
         normal = check.normal_sampler(seed)
         W = normal(0.0, std, (n_in, n_out))
         self._setup(n_in, n_out, act, bias, slope, dtype, init, W, None)

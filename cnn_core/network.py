@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -165,6 +166,12 @@ class Network:
     def optimizer(self, value):
         self._adopt(_make_optimizer(value))
 
+    @contextmanager
+    def _changing(self):
+        """Both locks: for a change of the optimizer's settings, between two fits' batches."""
+        with self._training, self._lock:
+            yield
+
     def _claim(self, layers):
         """Make the layers this network's: they lock with its locks from now on."""
         me = weakref.ref(self)
@@ -184,6 +191,8 @@ class Network:
                 s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
             raise ValueError("this optimizer has state (velocities, averages) made for other "
                              "parameters than this network's; give the network a new optimizer.")
+        if optimizer.schedule is None:
+            check.rate_in_dtype(optimizer.lr, "the optimizer's lr", self._dtype)
         with self._training, self._lock:
             optimizer._bind(self._K)
             optimizer._owner = weakref.ref(self)
@@ -243,6 +252,9 @@ class Network:
         if not all(callable(c) for c in callbacks):
             raise TypeError("callbacks must be a list of functions callback(network, epoch, logs).")
 
+        if self._optimizer.schedule is not None:    # (a constant rate is checked when set)
+            check.rate_in_dtype(self._optimizer.lr, "the optimizer's lr (its schedule's value "
+                                f"at step {self._optimizer.iterations})", self._dtype)
         N = len(X)
         B = min(batch_size, N)
         seen = 0                    # samples of the batches applied in this call
@@ -540,6 +552,8 @@ class Network:
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
         eps = check.positive_float(eps, "eps")
+        with self._lock:
+            self._check_step(eps)
         result = []
         with self._lock, _quiet():
             for layer in self._layers:
@@ -560,6 +574,27 @@ class Network:
                 result.append((g[:k].reshape(layer.n_in, layer.n_out),
                                g[k:].copy() if layer.bias else None))
         return result
+
+    def _check_step(self, eps):
+        """numerical_gradient's steps p + eps and p - eps must be finite and differ for every
+        parameter p in the network's dtype (else the difference quotient divides by zero)."""
+        dtype = self._dtype
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            for i, layer in enumerate(self._layers):
+                p = layer._params
+                up = (p.astype(numpy.float64) + eps).astype(dtype)
+                down = (p.astype(numpy.float64) - eps).astype(dtype)
+                apart = numpy.abs(up.astype(numpy.float64) - down) >= numpy.finfo(dtype).tiny
+                bad = ~(numpy.isfinite(up) & numpy.isfinite(down) & apart)
+                if bad.any():
+                    j = int(numpy.flatnonzero(bad)[0])
+                    what = ("out of range" if not (numpy.isfinite(up[j]) and numpy.isfinite(down[j]))
+                            else "the same number, or too close")
+                    raise ValueError(
+                        f"eps must be a step that changes every parameter in {dtype.name}; with "
+                        f"eps={eps!r}, p + eps and p - eps are {what} for layers[{i}]'s parameter "
+                        f"{float(p[j])!r}. Use a step of about 1e-5 times the parameters' size "
+                        f"(float64), or 1e-2 (float32).")
 
     # ---------------------------------------------------------------- saving
 
@@ -669,9 +704,7 @@ class Network:
         rows (classifiers); a 1-D array is one target row, or the column of targets when
         n_out == 1."""
         O = self.n_out
-        if value is None or isinstance(value, (str, bytes)):
-            raise TypeError(f"{name} must be numbers (target rows or integer labels); got "
-                            f"{type(value).__name__}.")
+        check.refuse_unsupported(value, name, "numbers (target rows or integer labels)")
         try:
             array = numpy.asarray(value)
         except (ValueError, TypeError) as exc:

@@ -22,6 +22,8 @@ A learning rate is a number or a schedule: ``StepDecay``, ``ExponentialDecay`` o
 (``optimizer.iterations``). To decay once per epoch, give ``decay_steps`` (or ``step_size``) the
 number of updates in an epoch (the number of samples, for per-sample training).
 """
+from contextlib import nullcontext
+
 import numpy
 
 from . import _npzfile
@@ -155,13 +157,33 @@ class Optimizer:
     kernel_name = None
 
     def __init__(self, lr, weight_decay=0.0):
-        self._lr = _rate(lr)
-        self.weight_decay = check.real(weight_decay, "weight_decay", low=0)
-        self.iterations = 0
-        self._state = None
         self._owner = None                  # a weak reference to the Network it trains, if any
+        self._state = None
+        self._lr = _rate(lr)
+        self.weight_decay = weight_decay
+        self.iterations = 0
         self._kernels = _compiled
         self._kernel = getattr(_compiled, self.kernel_name)
+
+    # Hyperparameters are properties: an assignment is checked as the constructor checks the
+    # argument (a bad value never reaches the kernels), and waits for a fit of the network this
+    # optimizer trains (the network's locks), as assigning the network's optimizer does.
+
+    def _changing(self):
+        """The locks of the network this optimizer trains (a context), or a null context."""
+        owner = self._owner() if self._owner is not None else None
+        return owner._changing() if owner is not None else nullcontext()
+
+    @property
+    def weight_decay(self):
+        """The weight decay (assignable: a number >= 0)."""
+        return self._weight_decay
+
+    @weight_decay.setter
+    def weight_decay(self, value):
+        value = check.real(value, "weight_decay", low=0)
+        with self._changing():
+            self._weight_decay = value
 
     # ---------------------------------------------------------------- the learning rate
 
@@ -174,7 +196,12 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        self._lr = _rate(value)
+        value = _rate(value)
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None and not isinstance(value, Schedule):
+            check.rate_in_dtype(value, "lr", owner.dtype)
+        with self._changing():
+            self._lr = value
 
     @property
     def schedule(self):
@@ -386,13 +413,54 @@ class SGD(Optimizer):
 
     kernel_name = "sgd_update"
 
+    #: True or False for the subclasses whose name says which momentum they use
+    _fixed_nesterov = None
+
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = check.real(momentum, "momentum", low=0, high=1, high_open=True)
-        self.nesterov = check.boolean(nesterov, "nesterov")
-        if self.nesterov and self.momentum == 0:
+        self._momentum, self._nesterov = 0.0, False
+        self.state_names = ()
+        momentum = check.real(momentum, "momentum", low=0, high=1, high_open=True)
+        nesterov = check.boolean(nesterov, "nesterov")
+        if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0 (e.g. momentum=0.9).")
-        self.state_names = ("velocity",) if self.momentum else ()
+        self.momentum = momentum
+        self._nesterov = nesterov
+
+    @property
+    def momentum(self):
+        """The momentum (assignable: a number in [0, 1)). Turning momentum on or off drops the
+        velocities: the next update starts them afresh."""
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, value):
+        value = check.real(value, "momentum", low=0, high=1, high_open=True)
+        if value == 0 and self._nesterov:
+            raise ValueError(f"{type(self).__name__} uses Nesterov momentum, which needs a "
+                             f"momentum > 0; got 0.0 (set nesterov = False first, on an SGD).")
+        with self._changing():
+            if bool(value) != bool(self._momentum):
+                self._state = None           # with or without velocities: made at the next update
+                self.state_names = ("velocity",) if value else ()
+            self._momentum = value
+
+    @property
+    def nesterov(self):
+        """Whether the momentum is Nesterov's (assignable on SGD: True needs a momentum > 0)."""
+        return self._nesterov
+
+    @nesterov.setter
+    def nesterov(self, value):
+        value = check.boolean(value, "nesterov")
+        if self._fixed_nesterov is not None and value != self._fixed_nesterov:
+            raise ValueError(f"{type(self).__name__} always has nesterov={self._fixed_nesterov}; "
+                             f"use SGD(lr, momentum, nesterov={value}) to choose.")
+        if value and self._momentum == 0:
+            raise ValueError("nesterov=True needs a momentum > 0 (e.g. momentum=0.9); set the "
+                             "momentum first.")
+        with self._changing():
+            self._nesterov = value
 
     def _step(self, p, g, state, lr, t):
         v = state[0] if state else _EMPTY[p.dtype]
@@ -405,6 +473,8 @@ class SGD(Optimizer):
 class Momentum(SGD):
     """SGD with momentum (0.9 by default)."""
 
+    _fixed_nesterov = False
+
     def __init__(self, lr, momentum=0.9, weight_decay=0.0):
         super().__init__(lr, momentum=momentum, nesterov=False, weight_decay=weight_decay)
 
@@ -415,11 +485,25 @@ class Momentum(SGD):
 class Nesterov(SGD):
     """SGD with Nesterov momentum (0.9 by default)."""
 
+    _fixed_nesterov = True
+
     def __init__(self, lr, momentum=0.9, weight_decay=0.0):
         super().__init__(lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
     def _config(self):
         return {"momentum": self.momentum}
+
+
+def _eps_property():
+    def get(self):
+        return self._eps
+
+    def set(self, value):
+        value = check.positive_float(value, "eps")
+        with self._changing():
+            self._eps = value
+    return property(get, set, doc="The term added to the denominator (assignable: a positive "
+                                  "number).")
 
 
 class AdaGrad(Optimizer):
@@ -428,10 +512,11 @@ class AdaGrad(Optimizer):
 
     kernel_name = "adagrad_update"
     state_names = ("sum",)
+    eps = _eps_property()
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.eps = check.positive_float(eps, "eps")
+        self.eps = eps
 
     def _step(self, p, g, state, lr, t):
         return self._kernel(p, g, state[0], lr, self.eps, self.weight_decay)
@@ -446,11 +531,23 @@ class RMSprop(Optimizer):
 
     kernel_name = "rmsprop_update"
     state_names = ("square_avg",)
+    eps = _eps_property()
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.alpha = check.real(alpha, "alpha", low=0, high=1, high_open=True)
-        self.eps = check.positive_float(eps, "eps")
+        self.alpha = alpha
+        self.eps = eps
+
+    @property
+    def alpha(self):
+        """The smoothing constant (assignable: a number in [0, 1))."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        value = check.real(value, "alpha", low=0, high=1, high_open=True)
+        with self._changing():
+            self._alpha = value
 
     def _step(self, p, g, state, lr, t):
         return self._kernel(p, g, state[0], lr, self.alpha, self.eps, self.weight_decay)
@@ -465,14 +562,26 @@ class Adam(Optimizer):
 
     kernel_name = "adam_update"
     state_names = ("exp_avg", "exp_avg_sq")
+    eps = _eps_property()
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2); got {betas!r}.")
-        self.betas = (check.real(betas[0], "beta1", low=0, high=1, high_open=True),
-                      check.real(betas[1], "beta2", low=0, high=1, high_open=True))
-        self.eps = check.positive_float(eps, "eps")
+        self.betas = betas
+        self.eps = eps
+
+    @property
+    def betas(self):
+        """(beta1, beta2) (assignable: a pair of numbers in [0, 1))."""
+        return self._betas
+
+    @betas.setter
+    def betas(self, value):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2); got {value!r}.")
+        value = (check.real(value[0], "beta1", low=0, high=1, high_open=True),
+                 check.real(value[1], "beta2", low=0, high=1, high_open=True))
+        with self._changing():
+            self._betas = value
 
     def _step(self, p, g, state, lr, t):
         return self._kernel(p, g, state[0], state[1], lr, self.betas[0], self.betas[1], self.eps,

@@ -224,3 +224,156 @@ def test_deferred_interrupts_runs_handlers_in_arrival_order():
         print("ok")
     """)
     assert out.split() == ["ok"]
+
+
+# ------------------------------------------------------------------ 8: checks on assignment, data
+
+from cnn_core import optimizers                        # noqa: E402
+from cnn_core.layers import Dense                      # noqa: E402
+
+
+def _deep(dtype=numpy.float64, optimizer=None):
+    return cnn_core.Network([Dense(3, 4, "relu", seed=0, dtype=dtype),
+                             Dense(4, 2, "sigmoid", seed=1, dtype=dtype)],
+                            optimizer=optimizer or optimizers.SGD(0.1))
+
+
+@pytest.mark.parametrize("eps, match", [
+    (1e-300, r"eps=1e-300, p \+ eps and p - eps are the same number"),
+    (0.0, r"eps must be a positive finite number"),
+    (float("inf"), r"eps must be a positive finite number"),
+])
+def test_numerical_gradient_refuses_steps_it_cannot_take(eps, match):
+    net = _deep()
+    X, T = _data(4, 3, 2)
+    with pytest.raises(ValueError, match=match):
+        net.numerical_gradient(X, T, eps=eps)
+    assert len(net.numerical_gradient(X, T)) == 2
+
+
+@pytest.mark.parametrize("make, attribute, value, error, match", [
+    (lambda: optimizers.SGD(0.1), "momentum", 5, ValueError, r"momentum must be a finite number >= 0 and < 1; got 5"),
+    (lambda: optimizers.SGD(0.1), "momentum", "x", TypeError, r"momentum must be a number"),
+    (lambda: optimizers.SGD(0.1), "nesterov", True, ValueError, r"nesterov=True needs a momentum > 0"),
+    (lambda: optimizers.SGD(0.1), "nesterov", 1, TypeError, r"nesterov must be True or False"),
+    (lambda: optimizers.SGD(0.1), "weight_decay", "x", TypeError, r"weight_decay must be a number"),
+    (lambda: optimizers.SGD(0.1), "weight_decay", -1, ValueError, r"weight_decay must be a finite number >= 0"),
+    (lambda: optimizers.Nesterov(0.1), "nesterov", False, ValueError, r"Nesterov always has nesterov=True"),
+    (lambda: optimizers.Nesterov(0.1), "momentum", 0, ValueError, r"needs a momentum > 0"),
+    (lambda: optimizers.Momentum(0.1), "nesterov", True, ValueError, r"Momentum always has nesterov=False"),
+    (lambda: optimizers.Adam(), "betas", (1.5, 0.9), ValueError, r"beta1 must be a finite number >= 0 and < 1"),
+    (lambda: optimizers.Adam(), "betas", 0.9, TypeError, r"betas must be a pair"),
+    (lambda: optimizers.Adam(), "eps", -1, ValueError, r"eps must be a positive finite number"),
+    (lambda: optimizers.AdaGrad(), "eps", 0, ValueError, r"eps must be a positive finite number"),
+    (lambda: optimizers.RMSprop(), "eps", float("nan"), ValueError, r"eps must be a positive finite number"),
+    (lambda: optimizers.RMSprop(), "alpha", 1, ValueError, r"alpha must be a finite number >= 0 and < 1"),
+    (lambda: optimizers.SGD(0.1), "lr", -1, ValueError, r"lr must be a positive finite number"),
+])
+def test_optimizer_assignments_are_checked(make, attribute, value, error, match):
+    opt = make()
+    config = opt.get_config()
+    with pytest.raises(error, match=match):
+        setattr(opt, attribute, value)
+    assert opt.get_config() == config
+
+
+def test_optimizer_assignments_reach_training():
+    """Valid assignments are used (momentum turned on and off mid-way trains as a fresh
+    optimizer with those settings would) and saved."""
+    X, T = _data(8, 3, 2)
+    a, b = _deep(), _deep(optimizer=optimizers.SGD(0.1))
+    a.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    a.optimizer.momentum = 0.9
+    a.optimizer.nesterov = True
+    a.optimizer.weight_decay = 0.01
+    a.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    a.fit(X, T, epochs=1, batch_size=1, shuffle=False)
+    b.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    b.optimizer = optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    b.optimizer.iterations = 4
+    b.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    b.fit(X, T, epochs=1, batch_size=1, shuffle=False)
+    for la, lb in zip(a.layers, b.layers):
+        assert numpy.array_equal(la.W, lb.W)
+    assert a.optimizer.get_config() == b.optimizer.get_config()
+    a.optimizer.nesterov = False
+    a.optimizer.momentum = 0.0          # velocities dropped: plain SGD from here
+    a.fit(X, T, epochs=1, batch_size=4)
+    import pickle
+    c = pickle.loads(pickle.dumps(a))
+    assert c.optimizer.get_config() == a.optimizer.get_config()
+
+
+def test_adam_assignments_reach_the_kernel():
+    X, T = _data(8, 3, 2)
+    a, b = _deep(optimizer=optimizers.Adam(0.01)), _deep(optimizer=optimizers.Adam(0.01, betas=(0.5, 0.6), eps=1e-3))
+    a.optimizer.betas = (0.5, 0.6)
+    a.optimizer.eps = 1e-3
+    a.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    b.fit(X, T, epochs=2, batch_size=4, shuffle=False)
+    for la, lb in zip(a.layers, b.layers):
+        assert numpy.array_equal(la.W, lb.W)
+
+
+def test_rates_the_dtype_cannot_hold_are_refused():
+    with pytest.raises(ValueError, match=r"learningrate must be a rate that float32 can hold.*1e\+39.*becomes inf"):
+        cnn_core.neuralNetwork(3, 2, 2, 1e39, dtype=numpy.float32)
+    with pytest.raises(ValueError, match=r"becomes 0.0 in float32"):
+        cnn_core.neuralNetwork(3, 2, 2, 1e-300, dtype=numpy.float32)
+    net = cnn_core.neuralNetwork(3, 2, 2, 0.1, dtype=numpy.float32)
+    for bad in (1e39, 1e-300, 1e-40):
+        with pytest.raises(ValueError, match=r"lr must be a rate that float32 can hold"):
+            net.lr = bad
+    assert net.lr == 0.1
+    net.lr = 1e30                                   # representable: accepted
+    cnn_core.neuralNetwork(3, 2, 2, 1e39)           # float64 holds it
+    with pytest.raises(ValueError, match=r"the optimizer's lr must be a rate that float32 can hold"):
+        _deep(numpy.float32, optimizers.SGD(1e39))
+    deep = _deep(numpy.float32)
+    with pytest.raises(ValueError, match=r"lr must be a rate that float32 can hold"):
+        deep.optimizer.lr = 1e-300
+    assert deep.optimizer.lr == 0.1
+    deep.optimizer = optimizers.SGD(optimizers.ExponentialDecay(1e-30, 1e-9, 1))
+    deep.optimizer.iterations = 10
+    with pytest.raises(ValueError, match=r"schedule's value at step 10"):
+        deep.fit(*_data(4, 3, 2))
+
+
+@pytest.mark.parametrize("init, dtype", [(1e308, numpy.float64), (1e37, numpy.float32),
+                                         (1e300, numpy.float32)])
+def test_init_whose_draws_would_not_be_finite_is_refused(init, dtype):
+    with pytest.raises(ValueError, match=r"init: a standard deviation of .* draws weights too large"):
+        Dense(3, 2, init=init, dtype=dtype)
+    assert numpy.isfinite(Dense(3, 2, init=1e30, dtype=numpy.float32).W).all()
+
+
+_MASKED = numpy.ma.masked_array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], mask=[[0, 1, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("value, match", [
+    (_MASKED, r"masked arrays are not supported .*fill the masked values \(\w+\.filled\(\.\.\.\)\) or drop those rows"),
+    (_MASKED[0], r"masked arrays are not supported"),
+    (bytearray(b"abc"), r"got bytearray \(raw bytes, not numbers\)"),
+    (memoryview(b"abc"), r"got memoryview \(raw bytes, not numbers\)"),
+    (b"abc", r"got bytes \(raw bytes, not numbers\)"),
+])
+def test_masked_arrays_and_raw_bytes_are_refused_everywhere(value, match):
+    book_net = cnn_core.neuralNetwork(3, 4, 3, 0.1, seed=0)
+    deep = cnn_core.Network([Dense(3, 3, "softmax", seed=0)], loss="cross_entropy")
+    good = numpy.full((2, 3), 0.5)
+    wih, who = book_net.wih, book_net.who
+    calls = [lambda: book_net.predict(value),
+             lambda: book_net.fit(value, good[:len(numpy.atleast_2d(value))]),
+             lambda: book_net.fit(good, value),
+             lambda: deep.predict(value), lambda: deep.fit(value, good),
+             lambda: deep.fit(good, value), lambda: deep.loss(good, value),
+             lambda: deep.accuracy(good, value)]
+    if not isinstance(value, numpy.ma.MaskedArray) or value.ndim == 2:
+        calls += [lambda: book_net.train(value, good[:len(numpy.atleast_2d(value))]),
+                  lambda: book_net.train(good, value), lambda: book_net.query(value)]
+    for call in calls:
+        with pytest.raises(TypeError, match=match):
+            call()
+    assert numpy.array_equal(book_net.wih, wih) and numpy.array_equal(book_net.who, who)
+    # a memoryview of numbers is still numbers
+    assert book_net.query(memoryview(numpy.full(3, 0.5))).shape == (3, 1)
