@@ -18,6 +18,7 @@ both give the same results (to rounding).
 import json
 import os
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ def _cross_entropy(T, P):
     return -numpy.sum(T * numpy.log(P), axis=-1)
 
 
+def _binary_cross_entropy(T, P):
+    return -numpy.sum(T * numpy.log(P) + (1 - T) * numpy.log1p(-P), axis=-1)
+
+
 @dataclass(frozen=True)
 class Loss:
     name: str
@@ -69,13 +74,18 @@ class Loss:
     output_activations: Tuple[str, ...]   # the output layer's activations it goes with
     fused_activation: Optional[str]       # the kernel applies this output activation itself and
                                           # gives the gradient with respect to the logits
+    code: int                             # the per-sample kernel's loss kind (_dense.pxi LossKind)
+    classifier: bool                      # a classifier even with one output (accuracy measured)
 
 
 LOSS_FUNCTIONS = {
     "squared_error": Loss("squared_error", "squared_error", _squared_error,
-                          ("identity", "relu", "sigmoid", "tanh"), None),
+                          ("identity", "relu", "sigmoid", "tanh"), None, 0, False),
     "cross_entropy": Loss("cross_entropy", "softmax_cross_entropy", _cross_entropy,
-                          ("softmax",), "softmax"),
+                          ("softmax",), "softmax", 1, False),
+    # sigmoid outputs, each a yes/no (binary and multi-label classifiers)
+    "binary_cross_entropy": Loss("binary_cross_entropy", "sigmoid_cross_entropy",
+                                 _binary_cross_entropy, ("sigmoid",), "sigmoid", 2, True),
 }
 
 BACKENDS = {"cython": _compiled, "numpy": reference}
@@ -92,8 +102,10 @@ class Network:
     layers : list of Dense
         In order from input to output; each layer's n_in is the previous layer's n_out, all of
         one dtype. Softmax only on the last layer.
-    loss : "squared_error" or "cross_entropy"
-        The batch mean of 1/2 sum_k (t_k - o_k)^2, or of -sum_k t_k log y_k (softmax output).
+    loss : "squared_error", "cross_entropy" or "binary_cross_entropy"
+        The batch mean of 1/2 sum_k (t_k - o_k)^2, of -sum_k t_k log y_k (softmax output), or
+        of -sum_k [t_k log y_k + (1 - t_k) log(1 - y_k)] (sigmoid outputs, slope 1: binary and
+        multi-label classifiers, targets in [0, 1]).
     optimizer : Optimizer, name or None
         An instance from :mod:`cnn_core.optimizers`, a name ("sgd", "adam", ...) for its
         defaults, or None for ``SGD(0.01)``. It belongs to this network (its state is made for
@@ -105,7 +117,7 @@ class Network:
     continuous values), or as integer labels (N,) in [0, n_out) for classifiers. ``history``
     holds, per epoch, "loss" and "accuracy" over the training batches as they were seen,
     "val_loss" and "val_accuracy" on ``validation_data`` and "lr" (NaN where not measured;
-    accuracy only for n_out >= 2).
+    accuracy only for classifiers: n_out >= 2, or the binary cross-entropy).
 
     The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
     what a layer cached from an earlier ``forward``. A layer belongs to one network (while that
@@ -130,6 +142,7 @@ class Network:
         self._K = BACKENDS[backend]
         self._loss_kernel = getattr(self._K, loss.kernel)
         self._fused = loss.fused_activation is not None
+        self._classifier = loss.classifier or layers[-1].n_out >= 2
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]
         self._grads = [layer._grads for layer in layers]
@@ -143,7 +156,7 @@ class Network:
         self._optimizer = None
         self._adopt(optimizer)
         self.history = _new_history()
-        self._xb = self._tb = None          # row-gathering buffers of shuffled fit
+        self._xb = self._tb = self._wb = None   # row-gathering buffers of shuffled fit
         # samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds
         self._per_call = max(1, FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
         self._claim(layers)
@@ -208,15 +221,26 @@ class Network:
     # ---------------------------------------------------------------- training
 
     def fit(self, X, T, epochs=1, batch_size=1, shuffle=True, seed=None, validation_data=None,
-            callbacks=None):
+            callbacks=None, *, validation_split=0.0, sample_weight=None, class_weight=None,
+            verbose=0):
         """Train with mini-batches of ``batch_size`` rows (the last batch of an epoch may be
         smaller; a batch_size above N means whole-batch training), one optimizer update per batch.
 
         ``X`` (N, n_in); ``T`` rows (N, n_out) or integer labels (N,). ``shuffle`` draws a new
         order every epoch from ``numpy.random.default_rng(seed)``. ``validation_data`` is
-        ``(X_val, T_val)``, scored after every epoch. ``callbacks`` are called after every epoch
-        as ``callback(network, epoch, logs)`` (epoch counted from 1 in this call, logs the
-        epoch's metrics); one returning True stops training. Returns self.
+        ``(X_val, T_val)``, scored after every epoch; or ``validation_split`` (a fraction in
+        [0, 1)) keeps that share of the rows for it: the last rows of a permutation drawn from
+        ``seed``, stratified by class for integer labels (or one-hot rows). ``callbacks`` are
+        called after every epoch as ``callback(network, epoch, logs)`` (epoch counted from 1 in
+        this call, logs the epoch's metrics; see :mod:`cnn_core.callbacks`); one returning True
+        stops training. ``verbose=1`` prints a line per epoch, with a progress bar on a terminal
+        (tqdm's where installed). Returns self.
+
+        ``sample_weight`` (N,) (finite, >= 0) multiplies each sample's loss, and so its gradient:
+        a batch's loss is sum_n w_n l_n / (rows in the batch), as Keras weighs. ``class_weight``
+        ({label: weight} or "balanced": N / (classes * rows of the class)) multiplies it by the
+        sample's class weight (integer labels or one-hot rows). The validation rows of
+        ``validation_split`` keep their weights for ``val_loss``.
 
         Non-finite values raise :class:`cnn_core.DivergenceError`; the network then keeps its
         last finite parameters (those before the failing batch's update).
@@ -235,16 +259,36 @@ class Network:
         batch in progress and see the parameters between two whole batches.
         """
         X = self._inputs(X, "X")
+        labels = _labels_of(T)
         T = self._targets(T, len(X), "T")
         epochs = check.positive_int(epochs, "epochs")
         batch_size = check.positive_int(batch_size, "batch_size")
         shuffle = check.boolean(shuffle, "shuffle")
-        rng = _rng(seed) if shuffle else None
-        if validation_data is not None:
+        if isinstance(verbose, str) or verbose not in (0, 1):
+            raise ValueError(f"verbose must be 0 (quiet) or 1 (a line per epoch); got {verbose!r}.")
+        split = check.real(validation_split, "validation_split", low=0, high=1, high_open=True)
+        weights = _sample_weights(sample_weight, class_weight, len(X), T, labels, self._classifier)
+        rng = _rng(seed) if shuffle or split else None
+        Wv = None
+        if split:
+            if validation_data is not None:
+                raise ValueError("give validation_data or validation_split, not both.")
+            train_rows, val_rows = _split_rows(rng, len(X), split, T if self._classifier else None)
+            Xv, Tv = X[val_rows], T[val_rows]
+            X, T = X[train_rows], T[train_rows]
+            if weights is not None:
+                Wv, weights = weights[val_rows], weights[train_rows]
+            validation_data = (Xv, Tv)
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, T_val).")
             Xv = self._inputs(validation_data[0], "validation X")
             Tv = self._targets(validation_data[1], len(Xv), "validation T")
+        if not shuffle:
+            rng = None
+        Wn = None if weights is None else weights.astype(self._dtype)    # for the loss kernels
+        Wvn = None if Wv is None else Wv.astype(self._dtype)
+        report = _EpochReport(epochs, len(X)) if verbose else None
         if callbacks is None:
             callbacks = []
         elif callable(callbacks):
@@ -264,34 +308,42 @@ class Network:
                 # per-sample SGD: many samples per kernel call, a few milliseconds of work
                 rows = self._samples_per_call() if per_sample else B
                 if shuffle and not per_sample and (self._xb is None or self._xb.shape[0] < B
-                                                   or self._xb.shape[1] != X.shape[1]):
+                                                   or self._xb.shape[1] != X.shape[1]
+                                                   or self._tb.shape[1] != T.shape[1]):
                     self._xb = numpy.empty((B, X.shape[1]), self._dtype)
                     self._tb = numpy.empty((B, T.shape[1]), self._dtype)
+                    self._wb = numpy.empty(B, self._dtype)
                 for epoch in range(epochs):
                     order = rng.permutation(N) if shuffle else (numpy.arange(N) if per_sample else None)
                     with self._lock:
                         saved = self._snapshot()
                         lr = self._optimizer.lr
                     loss_sum, correct, failure = 0.0, 0, None
+                    if report is not None:
+                        report.start(epoch)
                     for step, start in enumerate(range(0, N, rows)):
                         stop = min(start + rows, N)
                         # one whole step (batch, or run of samples) at a time under the lock:
                         # other threads see the parameters between steps, never within one
                         with self._lock:
                             if per_sample:
-                                loss, right, failed, failure = self._train_samples(X, T, order[start:stop])
+                                loss, right, failed, failure = self._train_samples(
+                                    X, T, order[start:stop], weights)
                                 failed += start
                             else:
-                                xb, tb = self._batch(X, T, order, start, stop)
-                                loss, right, failure = self._train_step(xb, tb)
+                                xb, tb, wb = self._batch(X, T, Wn, order, start, stop)
+                                loss, right, failure = self._train_step(xb, tb, wb)
                                 failed = step
                             if failure is not None:
-                                self._recover(failure, saved, X, T, order, B, failed, per_sample)
+                                self._recover(failure, saved, X, T, weights, order, B, failed,
+                                              per_sample)
                         if failure is not None:
                             break
                         loss_sum += loss
                         correct += right
                         seen += stop - start
+                        if report is not None:
+                            report.progress(stop)
                         # Ctrl-C (any held-back signal) raises here, between whole steps; after
                         # an epoch's last step only once the epoch is in the history (below)
                         if stop < N:
@@ -304,11 +356,12 @@ class Network:
                             f"parameters, from before that batch. Try a smaller learning rate "
                             f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
                     logs = {"loss": loss_sum / N,
-                            "accuracy": correct / N if self.n_out >= 2 else float("nan"),
+                            "accuracy": correct / N if self._classifier else float("nan"),
                             "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
                     if validation_data is not None:
                         try:
-                            v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check)
+                            v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check,
+                                                               weights=Wvn)
                         except DivergenceError:
                             with self._lock:
                                 largest = max(float(numpy.abs(p).max()) for p in self._params)
@@ -325,9 +378,11 @@ class Network:
                             self._append_history(logs)
                             raise
                         logs["val_loss"] = v_loss / len(Xv)
-                        if self.n_out >= 2:
+                        if self._classifier:
                             logs["val_accuracy"] = v_correct / len(Xv)
                     self._append_history(logs)
+                    if report is not None:
+                        report.end(logs)
                     interrupts.check()
                     if callbacks:
                         halt = False
@@ -338,6 +393,9 @@ class Network:
                             break
         except KeyboardInterrupt:
             raise _interrupted(seen, N) from None
+        finally:
+            if report is not None:
+                report.close()
         return self
 
     def _append_history(self, logs):
@@ -345,24 +403,30 @@ class Network:
             for key, value in logs.items():
                 self.history[key].append(value)
 
-    def _batch(self, X, T, order, start, stop):
-        """Rows start:stop of this epoch's order: views of X, T, or gathered into buffers."""
+    def _batch(self, X, T, W, order, start, stop):
+        """Rows start:stop of this epoch's order of X, T and the weights W (or None): views, or
+        gathered into buffers."""
         if order is None:
-            return X[start:stop], T[start:stop]
+            return X[start:stop], T[start:stop], None if W is None else W[start:stop]
         if stop - start == 1:                               # one row: a view, nothing to copy
             j = int(order[start])
-            return X[j:j + 1], T[j:j + 1]
+            return X[j:j + 1], T[j:j + 1], None if W is None else W[j:j + 1]
         idx = order[start:stop]
         xb, tb = self._xb[:stop - start], self._tb[:stop - start]
         numpy.take(X, idx, axis=0, out=xb, mode="clip")     # "clip": no temporary (idx is valid)
         numpy.take(T, idx, axis=0, out=tb, mode="clip")
-        return xb, tb
+        if W is None:
+            return xb, tb, None
+        wb = self._wb[:stop - start]
+        numpy.take(W, idx, out=wb, mode="clip")
+        return xb, tb, wb
 
-    def _train_step(self, X, T):
-        """Forward, loss, backward and one optimizer update on a batch. Returns (summed loss,
-        correct rows, None) or (..., what was not finite); nothing is updated in the latter case
-        except by an update that itself produced non-finite parameters."""
-        loss, correct, finite = self._forward_loss(X, T)
+    def _train_step(self, X, T, W=None):
+        """Forward, loss, backward and one optimizer update on a batch (rows weighted by W, or
+        not). Returns (summed loss, correct rows, None) or (..., what was not finite); nothing is
+        updated in the latter case except by an update that itself produced non-finite
+        parameters."""
+        loss, correct, finite = self._forward_loss(X, T, W)
         if not finite:
             return loss, correct, FAILURES[STEP_FORWARD]
         if not loss - loss == 0:
@@ -372,9 +436,10 @@ class Network:
             return loss, correct, FAILURES[STEP_UPDATE]
         return loss, correct, None
 
-    def _forward_loss(self, X, T):
-        """The batch through every layer and the loss kernel; the output layer's dZ buffer then
-        holds the gradient the backward pass starts from. Returns (summed loss, correct, finite)."""
+    def _forward_loss(self, X, T, W=None):
+        """The batch through every layer and the loss kernel (rows weighted by W, or not); the
+        output layer's dZ buffer then holds the gradient the backward pass starts from. Returns
+        (summed loss, correct, finite)."""
         K = self._K
         finite = True
         h = X
@@ -385,10 +450,10 @@ class Network:
         scale = 1.0 / len(X)
         if self._fused:
             Z, ok = out._forward(K, h, logits_only=True)
-            loss, correct = self._loss_kernel(Z, T, out._Y, out._dZ, scale)
+            loss, correct = self._loss_kernel(Z, T, out._Y, out._dZ, scale, W)
         else:
             Y, ok = out._forward(K, h)
-            loss, correct = self._loss_kernel(Y, T, out._dZ, scale)
+            loss, correct = self._loss_kernel(Y, T, out._dZ, scale, W)
         return loss, correct, finite and ok
 
     def _backward(self):
@@ -408,7 +473,7 @@ class Network:
             numpy.copyto(p, s)
         self._optimizer._set_state(opt_state)
 
-    def _recover(self, failure, saved, X, T, order, B, step, per_sample):
+    def _recover(self, failure, saved, X, T, weights, order, B, step, per_sample):
         """After a failed batch `step`: make the parameters the last finite ones. A failed forward
         pass changed nothing; a failed update is undone by going back to the start of the epoch
         and replaying its first `step` batches (the same computation, so the same result)."""
@@ -417,13 +482,15 @@ class Network:
         self._restore(saved)
         N = len(X)
         if per_sample:
-            self._train_samples(X, T, (order if order is not None else numpy.arange(N))[:step])
+            self._train_samples(X, T, (order if order is not None else numpy.arange(N))[:step],
+                                weights)
             return
+        W = None if weights is None else weights.astype(self._dtype)
         for s, start in enumerate(range(0, N, B)):
             if s == step:
                 break
-            xb, tb = self._batch(X, T, order, start, min(start + B, N))
-            if self._train_step(xb, tb)[2] is not None:      # cannot happen: it was finite before
+            xb, tb, wb = self._batch(X, T, W, order, start, min(start + B, N))
+            if self._train_step(xb, tb, wb)[2] is not None:  # cannot happen: it was finite before
                 self._restore(saved)
                 break
 
@@ -437,10 +504,10 @@ class Network:
         """Samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds."""
         return self._per_call
 
-    def _train_samples(self, X, T, order):
-        """Per-sample SGD on rows `order` of X, T: the steps of _train_step with batches of one
-        row, many samples per kernel call. Returns (summed loss, correct, failed position or -1,
-        what was not finite or None)."""
+    def _train_samples(self, X, T, order, weights=None):
+        """Per-sample SGD on rows `order` of X, T (weighted by `weights` (N,) float64, or not):
+        the steps of _train_step with batches of one row, many samples per kernel call. Returns
+        (summed loss, correct, failed position or -1, what was not finite or None)."""
         opt = self._optimizer
         layers = self._layers
         for layer in layers:
@@ -466,7 +533,7 @@ class Network:
                      numpy.array([schedule(opt.iterations + k) for k in range(len(part))], numpy.float64))
             loss, right, failed, kind = self._K.sgd_train_samples(
                 X, T, part, self._params, self._grads, velocities, *lists, sizes, codes, slopes,
-                bias, self._fused, rates, opt.momentum, opt.nesterov, opt.weight_decay)
+                bias, self._loss.code, rates, opt.momentum, opt.nesterov, opt.weight_decay, weights)
             loss_sum += loss
             correct += right
             if failed >= 0:
@@ -504,24 +571,27 @@ class Network:
 
     def accuracy(self, X, labels):
         """The fraction of rows whose largest output is at the label (integer labels (N,), or
-        rows (N, n_out) whose largest value marks the class)."""
-        if self.n_out < 2:
+        rows (N, n_out) whose largest value marks the class); with the binary cross-entropy,
+        whose every output is on the side of 0.5 of its target (labels 0/1 for one output)."""
+        if not self._classifier:
             raise ValueError("accuracy needs a classifier: an output layer with one unit per "
-                             "class (n_out >= 2); this network has n_out = 1. Use loss() instead.")
+                             "class (n_out >= 2), or loss='binary_cross_entropy'; this network "
+                             "has n_out = 1. Use loss() instead.")
         X = self._inputs(X, "X")
         T = self._targets(labels, len(X), "labels")
         with self._lock, _quiet():
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
-    def _evaluate(self, X, T, between=None):
-        """(summed loss, correct rows) over X, T in chunks, through the training path; calls
-        `between()` after each chunk when given."""
+    def _evaluate(self, X, T, between=None, weights=None):
+        """(summed loss, correct rows) over X, T (rows weighted by `weights`, or not) in chunks,
+        through the training path; calls `between()` after each chunk when given."""
         total, correct = 0.0, 0
         for a in range(0, len(X), EVAL_CHUNK_ROWS):
             with self._lock:
-                loss, right, finite = self._forward_loss(X[a:a + EVAL_CHUNK_ROWS],
-                                                         T[a:a + EVAL_CHUNK_ROWS])
+                loss, right, finite = self._forward_loss(
+                    X[a:a + EVAL_CHUNK_ROWS], T[a:a + EVAL_CHUNK_ROWS],
+                    None if weights is None else weights[a:a + EVAL_CHUNK_ROWS])
             if between is not None:
                 between()
             if not finite:
@@ -741,6 +811,10 @@ class Network:
             raise ValueError(f"{name} for cross_entropy must be >= 0 (one-hot rows or "
                              f"probabilities); got {T[where]} at index {where}. Or pass integer "
                              f"labels.")
+        if self._loss.name == "binary_cross_entropy" and T.size and (T.min() < 0 or T.max() > 1):
+            where = tuple(int(i) for i in numpy.argwhere((T < 0) | (T > 1))[0])
+            raise ValueError(f"{name} for binary_cross_entropy must lie in [0, 1] (0/1 labels or "
+                             f"probabilities); got {T[where]} at index {where}.")
         return T
 
 
@@ -818,10 +892,119 @@ def _check_pairing(layers, loss):
                              f"only (with loss='cross_entropy'); use 'relu', 'sigmoid' or 'tanh' "
                              f"for hidden layers.")
     out = layers[-1].activation
+    if loss.name == "binary_cross_entropy" and out == "sigmoid" and layers[-1].slope != 1:
+        raise ValueError(f"loss='binary_cross_entropy' needs a sigmoid output of slope 1; the last "
+                         f"layer has slope={layers[-1].slope!r}.")
     if out not in loss.output_activations:
+        if loss.name == "binary_cross_entropy":
+            raise ValueError(f"loss='binary_cross_entropy' needs a sigmoid output layer; the last "
+                             f"layer uses {out!r}. Make it Dense(..., 'sigmoid').")
         if loss.name == "cross_entropy":
             raise ValueError(f"loss='cross_entropy' needs a softmax output layer; the last layer "
                              f"uses {out!r}. Make it Dense(..., 'softmax') or use "
                              f"loss='squared_error'.")
         raise ValueError(f"a {out!r} output layer goes with loss='cross_entropy', not "
                          f"loss={loss.name!r}.")
+
+
+def _labels_of(T):
+    """The integer labels (N,) that `T` gives as such, else None."""
+    array = T if isinstance(T, numpy.ndarray) else None
+    if array is None:
+        try:
+            array = numpy.asarray(T)
+        except (TypeError, ValueError):
+            return None
+    return array if array.ndim == 1 and array.dtype.kind in "iu" else None
+
+
+def _sample_weights(sample_weight, class_weight, n_rows, T, labels, classifier):
+    """The per-row loss factors (n_rows,) float64 from sample_weight and class_weight, or None."""
+    weights = None
+    if sample_weight is not None:
+        weights = check.real_array(sample_weight, "sample_weight", numpy.float64)
+        if weights.shape != (n_rows,):
+            raise ValueError(f"sample_weight must have one value per row of X ({n_rows},); got "
+                             f"shape {weights.shape}.")
+        if weights.size and weights.min() < 0:
+            raise ValueError(f"sample_weight must be >= 0; got {weights.min()} at index "
+                             f"{int(weights.argmin())}.")
+        weights = weights.copy()
+    if class_weight is not None:
+        if not classifier:
+            raise ValueError("class_weight needs a classifier (n_out >= 2, or "
+                             "loss='binary_cross_entropy').")
+        classes = labels if labels is not None else (
+            T[:, 0].round().astype(numpy.intp) if T.shape[1] == 1 else numpy.argmax(T, axis=1))
+        n_classes = max(T.shape[1], 2)
+        if isinstance(class_weight, str):
+            check.choice(class_weight, "class_weight", ("balanced",))
+            counts = numpy.bincount(classes, minlength=n_classes).astype(numpy.float64)
+            table = numpy.divide(n_rows, n_classes * counts, out=numpy.zeros(n_classes),
+                                 where=counts > 0)
+        elif isinstance(class_weight, dict):
+            table = numpy.ones(n_classes)
+            for label, value in class_weight.items():
+                if isinstance(label, bool) or not isinstance(label, (int, numpy.integer)) \
+                        or not 0 <= label < n_classes:
+                    raise ValueError(f"class_weight keys must be class labels in [0, {n_classes}); "
+                                     f"got {label!r}.")
+                table[label] = check.real(value, f"class_weight[{label}]", low=0)
+        else:
+            raise TypeError(f"class_weight must be None, a dict {{label: weight}} or 'balanced'; "
+                            f"got {type(class_weight).__name__}.")
+        factors = table[classes]
+        weights = factors if weights is None else weights * factors
+    return weights
+
+
+def _split_rows(rng, n_rows, fraction, T):
+    """(training rows, validation rows) for validation_split: the last `fraction` of a
+    permutation from `rng`, per class when `T` (one-hot or 0/1 rows) is given."""
+    order = rng.permutation(n_rows)
+    if T is None:
+        n_val = int(round(fraction * n_rows))
+        groups = [order]
+        takes = [n_val]
+    else:
+        classes = (T[:, 0] > 0.5).astype(numpy.intp) if T.shape[1] == 1 else numpy.argmax(T, axis=1)
+        groups = [order[classes[order] == c] for c in numpy.unique(classes)]
+        takes = [int(round(fraction * len(g))) for g in groups]
+    val = numpy.concatenate([g[len(g) - k:] if k else g[:0] for g, k in zip(groups, takes)])
+    if len(val) == 0 or len(val) == n_rows:
+        raise ValueError(f"validation_split={fraction!r} of {n_rows} rows leaves "
+                         f"{'no validation rows' if len(val) == 0 else 'no training rows'}; give a "
+                         f"larger fraction or more rows.")
+    keep = numpy.ones(n_rows, bool)
+    keep[val] = False
+    return order[keep[order]], numpy.sort(val)
+
+
+class _EpochReport:
+    """fit(verbose=1): a progress bar per epoch on a terminal, then a line per epoch."""
+
+    def __init__(self, epochs, n_rows):
+        self.epochs, self.n_rows = epochs, n_rows
+        self.bar = None
+
+    def start(self, epoch):
+        from ._progress import Progress
+        self.epoch = epoch
+        self.began = time.perf_counter()
+        self.bar = Progress(f"epoch {epoch + 1}/{self.epochs}", self.n_rows)
+
+    def progress(self, done):
+        self.bar(done)
+
+    def end(self, logs):
+        self.close()
+        seconds = time.perf_counter() - self.began
+        parts = [f"{key} {value:.4f}" for key, value in logs.items()
+                 if key != "lr" and value == value]
+        print(f"epoch {self.epoch + 1}/{self.epochs}: {', '.join(parts)}, lr {logs['lr']:.3g} "
+              f"({seconds:.2f} s, {self.n_rows / max(seconds, 1e-9):,.0f} samples/s)", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

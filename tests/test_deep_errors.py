@@ -75,7 +75,7 @@ def test_same_layer_twice_and_other_bad_network_arguments():
         cnn_core.Network([a, a])
     with pytest.raises(ValueError, match=r"a 'softmax' output layer goes with loss='cross_entropy', not loss='squared_error'"):
         cnn_core.Network([Dense(4, 3, "softmax")], loss="squared_error")
-    with pytest.raises(ValueError, match=r"Unknown loss 'mse'; expected one of \['cross_entropy', 'squared_error'\]"):
+    with pytest.raises(ValueError, match=r"Unknown loss 'mse'; expected one of \['binary_cross_entropy', 'cross_entropy', 'squared_error'\]"):
         cnn_core.Network([Dense(4, 3)], loss="mse")
     with pytest.raises(ValueError, match=r"Unknown backend 'torch'; expected one of \['cython', 'numpy'\]"):
         cnn_core.Network([Dense(4, 3)], backend="torch")

@@ -1,0 +1,56 @@
+"""The progress bar of long trainings (the CLI's epochs, ``Network.fit(verbose=1)``).
+
+tqdm's bar where tqdm is installed (``pip install "cnn_core[progress]"``; ``tqdm.auto`` picks
+the notebook widget in Jupyter), else a plain one-line counter on a terminal, else nothing.
+"""
+import sys
+import time
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    """A progress bar for `total` samples on stderr: ``bar(done)`` as they are done, then
+    ``bar.close()``."""
+
+    def __init__(self, desc, total, stream=None):
+        self.desc, self.total = desc, total
+        self.stream = sys.stderr if stream is None else stream
+        self.start = self.last = time.perf_counter()
+        self.shown = False
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, desc=desc, unit=" samples", unit_scale=True, leave=False,
+                            file=self.stream, disable=None, dynamic_ncols=True)
+
+    def __call__(self, done):
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.perf_counter()
+        if not isatty(self.stream) or (now - self.last < 0.2 and done < self.total):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else float("inf")
+        self.stream.write(f"\r{self.desc}: {done}/{self.total} samples ({100 * done / self.total:3.0f}%), "
+                          f"{rate:,.0f} samples/s, ETA {eta:.0f} s ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        elif self.shown:
+            self.stream.write("\r\033[K")
+
+
+def isatty(stream):
+    """Whether `stream` is a terminal (False for anything that cannot say)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
