@@ -55,7 +55,6 @@ except ImportError as exc:          # pragma: no cover - depends on the environm
     raise ImportError(f"cnn_core.sklearn needs scikit-learn >= 1.6: pip install "
                       f"\"cnn_core[sklearn]\" (or pip install scikit-learn) ({exc}).") from exc
 
-from . import network as _network
 from .book import neuralNetwork
 from .layers import Dense
 from .network import Network
@@ -573,7 +572,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output(self):
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax", "softmax", "cross_entropy"
-        return "logistic", "sigmoid", _BINARY_LOSS
+        return "logistic", "sigmoid", "binary_cross_entropy"
 
     def _score_raw(self, net, X, y, sample_weight):
         return accuracy_score(y, self._labels(self._raw(net, X)), sample_weight=sample_weight)
@@ -665,11 +664,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-# TEMPORARY until Network gets "binary_cross_entropy": sigmoid outputs with the squared error
-_BINARY_LOSS = ("binary_cross_entropy" if "binary_cross_entropy" in _network.LOSS_FUNCTIONS
-                else "squared_error")
 
 
 # --------------------------------------------------------------------------------------------
