@@ -3,12 +3,21 @@
 The same kernel source is compiled for several instruction sets (see setup.py). At import the
 best one the CPU supports is loaded; ``CNN_CORE_ISA=baseline|avx2|avx512`` forces one (an error
 if this machine or this build cannot run it). Thread count for the per-sample kernels comes from
-``CNN_CORE_NUM_THREADS`` or the ``n_threads`` keyword of the networks.
+``CNN_CORE_NUM_THREADS`` or the ``n_threads`` keyword of the networks, from 1 to MAX_THREADS.
 """
 import importlib
 import os
+import sys
 
 ISAS = ("avx512", "avx2", "baseline")        # best first; keep in step with setup.py
+
+# The most threads a network may be given (n_threads, CNN_CORE_NUM_THREADS, --threads); more are
+# refused with a ValueError before anything changes. The per-sample kernels meet at a barrier
+# twice per sample, so beyond a few threads they only get slower; and every OpenMP thread
+# reserves a stack (8 MiB by default), so thousands of them exhaust a limited address space and
+# libgomp then ends the process ("Thread creation failed"). 64 threads reserve 512 MiB: they run
+# under a 2 GiB RLIMIT_AS (256 did not).
+MAX_THREADS = 64
 
 
 def _built():
@@ -25,18 +34,44 @@ def _built():
     return found
 
 
+def _command_line():
+    """The name the command line reports errors under ("python -m cnn_core", "cnn-core") when
+    this import is the start of the command line, else None."""
+    argv = getattr(sys, "orig_argv", None) or []
+    if "-m" in argv and argv[argv.index("-m") + 1:argv.index("-m") + 2] in (["cnn_core"],
+                                                                            ["cnn_core.__main__"]):
+        return "python -m cnn_core"
+    if sys.argv and os.path.basename(sys.argv[0]) in ("cnn-core", "cnn-core.exe"):
+        return "cnn-core"
+    return None
+
+
+def _refuse(message):
+    """An ImportError for a CNN_CORE_ISA that cannot be honoured. The command line imports the
+    package before its main() can catch anything, so there it is its usage error instead: one line
+    on stderr and exit status 2, no traceback (see cnn_core.cli)."""
+    prog = _command_line()
+    if prog is None:
+        raise ImportError(message)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _select():
     built = dict(_built())
     baseline = built.get("baseline") or next(iter(built.values()))
     forced = os.environ.get("CNN_CORE_ISA", "").strip().lower()
     if forced:
         if forced not in ISAS:
-            raise ImportError(f"CNN_CORE_ISA={forced!r} is not one of {list(ISAS)[::-1]}.")
+            _refuse(f"CNN_CORE_ISA={forced!r} is not one of {list(ISAS)[::-1]}. Set it to one of "
+                    f"them, or unset it to use the best build this CPU runs.")
         if forced not in built:
-            raise ImportError(f"CNN_CORE_ISA={forced!r}: this build of cnn_core has no {forced} "
-                              f"kernels (built: {sorted(built)}).")
+            _refuse(f"CNN_CORE_ISA={forced!r}: this build of cnn_core has no {forced} kernels "
+                    f"(built: {sorted(built)}). Choose one of those, or unset CNN_CORE_ISA.")
         if forced != "baseline" and not baseline.cpu_supports(forced):
-            raise ImportError(f"CNN_CORE_ISA={forced!r}: this CPU does not support {forced}.")
+            _refuse(f"CNN_CORE_ISA={forced!r}: this CPU does not support {forced}. Choose "
+                    f"{'avx2 or ' if forced == 'avx512' and baseline.cpu_supports('avx2') else ''}"
+                    f"baseline, or unset CNN_CORE_ISA.")
         return forced, built[forced]
     for isa in ISAS:
         if isa in built and (isa == "baseline" or baseline.cpu_supports(isa)):
@@ -48,17 +83,21 @@ isa, kernels = _select()
 
 
 def default_threads():
-    """Threads for the per-sample kernels when a network is not told: CNN_CORE_NUM_THREADS, or
-    None (meaning: let the network decide from its size)."""
+    """Threads for the per-sample kernels when a network is not told: CNN_CORE_NUM_THREADS (an
+    integer from 1 to MAX_THREADS, else a ValueError), or None (meaning: let the network decide
+    from its size)."""
     value = os.environ.get("CNN_CORE_NUM_THREADS", "").strip()
     if not value:
         return None
     try:
         n = int(value)
     except ValueError:
-        raise ValueError(f"CNN_CORE_NUM_THREADS must be a positive integer; got {value!r}.") from None
-    if n < 1:
-        raise ValueError(f"CNN_CORE_NUM_THREADS must be a positive integer; got {value!r}.")
+        n = None
+    if n is None or not 1 <= n <= MAX_THREADS:
+        bound = "" if n is None or n < 1 else f" no larger than {MAX_THREADS}"
+        raise ValueError(f"CNN_CORE_NUM_THREADS must be a positive integer{bound}; got {value!r}. "
+                         f"Set it to a number of threads from 1 to {MAX_THREADS}, or unset it for "
+                         f"automatic.")
     return n
 
 

@@ -67,8 +67,14 @@ static inline void cnn_sync_wait(cnn_sync *b, int n_threads) {
 static int cnn_fork_release_failed = 0;      /* set in the parent just before a fork() */
 static int cnn_fork_serial = 0;              /* in a child whose pool could not be released */
 
+/* omp_pause_resource_all is OpenMP 5.0: libgomp has it since GCC 10, which still reports
+ * _OPENMP 201511 (4.5) */
+#if defined(_OPENMP) && (_OPENMP >= 201811 || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
+#define CNN_OMP_PAUSE 1
+#endif
+
 static void cnn_before_fork(void) {
-#if defined(_OPENMP) && _OPENMP >= 201811
+#ifdef CNN_OMP_PAUSE
     cnn_fork_release_failed = omp_in_parallel() || omp_pause_resource_all(omp_pause_hard) != 0;
 #else
     cnn_fork_release_failed = 1;

@@ -47,8 +47,19 @@ def rate_in_dtype(value, name, dtype):
 
 
 def n_threads(value):
-    """None (automatic) or a positive int."""
-    return None if value is None else positive_int(value, "n_threads")
+    """None (automatic) or an int from 1 to MAX_THREADS (cnn_core._dispatch.MAX_THREADS): more
+    would only slow the kernels down, and thousands would make OpenMP end the process."""
+    from ._dispatch import MAX_THREADS
+    if value is None:
+        return None
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"n_threads must be None (automatic) or a positive integer; got {value!r} "
+                        f"({type(value).__name__}).")
+    if not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"n_threads must be a positive integer no larger than {MAX_THREADS}; got "
+                         f"{value!r}. Give a number of threads from 1 to {MAX_THREADS}, or None "
+                         f"for automatic.")
+    return int(value)
 
 
 def float_dtype(value):

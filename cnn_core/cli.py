@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy
 
-from . import datasets
+from . import _validation, datasets
+from ._dispatch import MAX_THREADS, default_threads
 from .book import DivergenceError
 from .plotting import PlottingUnavailable
 
@@ -67,6 +68,24 @@ def _positive_int(text):
     return value
 
 
+def _thread_count(text):
+    """--threads: an integer from 1 to MAX_THREADS (checked as the networks check n_threads)."""
+    try:
+        return _validation.n_threads(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads from 1 to {MAX_THREADS}, "
+                                         f"got {text!r}") from None
+
+
+def _environment():
+    """Refuse a bad CNN_CORE_NUM_THREADS as a usage error before any work (CNN_CORE_ISA is
+    checked when the package is imported, see cnn_core._dispatch)."""
+    try:
+        default_threads()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -91,8 +110,9 @@ def _parser(prog):
         p.add_argument("--lr", type=_positive_float, help="learning rate (default: 0.1; Iris 0.2)")
         p.add_argument("--epochs", type=_positive_int, help=epochs_help)
         p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-        p.add_argument("--threads", type=_positive_int,
-                       help="threads of the cython backend (default: automatic)")
+        p.add_argument("--threads", type=_thread_count,
+                       help=f"threads of the cython backend, 1 to {MAX_THREADS} (default: "
+                       f"CNN_CORE_NUM_THREADS if set, else automatic)")
         p.add_argument("--seed", type=int, default=0,
                        help="numpy.random.seed before the weights are drawn (default: 0)")
         p.add_argument("--data-dir", help="folder with mnist/, fashion-mnist/, iris/ (searched "
@@ -465,6 +485,7 @@ def main(argv=None):
         command = args.command
         if command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{prog} --help')")
+        _environment()
         return COMMANDS[command](args)
     except SystemExit as exc:                # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
