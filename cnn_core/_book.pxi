@@ -196,6 +196,163 @@ def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const float
     return ok
 
 
+# --------------------------------------------------------------------------------------------
+# One-sample train() never leaves non-finite weights: bounds on the weights' magnitudes
+# --------------------------------------------------------------------------------------------
+#
+# A step whose forward pass is finite may still make weights overflow: who += lr * outer(g, h)
+# at once, and wih += outer(s, x), the pending update, in the next sample's pass. Checking the
+# weights after every step would cost a pass over wih (as much as the step). Instead BookBuffers
+# keeps bounds B_ih >= max |wih (pending update applied)| and B_ho >= max |who|, and before a
+# step bounds what it can add from the sample alone: with y in (0, 1), |e_k| <= |t_k| + 1,
+# |g_k| <= |e_k| / 4, f' <= 1, h <= 1 (sigmoid) or |h| <= B_ih sum |x| (relu), so
+# |s_j| <= lr B_ho sum_k (|t_k| + 1) and the updates are at most |s| max |x| and lr |g| |h|
+# (each bound below doubled for rounding). Far from overflow (bounds under a eighth of the
+# largest number, the usual case) the step runs as is, and the bounds grow by what it actually
+# added (max |s| max |x|, lr max |g| max |h|, and a relative rounding margin): O(I + H + O) work
+# next to the step's O(H I). Near it, the step runs with a copy of who kept, then the weights
+# it leaves are checked exactly (a pass over wih); if any would not be finite (or above half
+# the largest number, so that no rounding of the fused pass can overflow) who is put back and
+# the pending update dropped: the network is as before the call, which raises DivergenceError.
+# The bounds are exact again after such a check. Anything else that writes the weights (fit,
+# assignment, the summed N-row step) calls forget_bounds(); they are recomputed exactly (one
+# pass) at the next train().
+
+from libc.math cimport fabs, INFINITY
+from libc.float cimport DBL_MAX, FLT_MAX, DBL_EPSILON, FLT_EPSILON
+
+_MaskedArray = _numpy.ma.MaskedArray
+
+
+cdef struct BookBounds:
+    double wih          # >= max |wih| with the pending update applied
+    double who          # >= max |who|
+    bint known
+
+
+cdef inline double book_max_abs(const floating *v, Py_ssize_t n) noexcept nogil:
+    """max |v| of finite values (four running maxima, so the compares overlap)."""
+    cdef double m0 = 0, m1 = 0, m2 = 0, m3 = 0, a
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        a = fabs(v[i])
+        m0 = a if a > m0 else m0
+        a = fabs(v[i + 1])
+        m1 = a if a > m1 else m1
+        a = fabs(v[i + 2])
+        m2 = a if a > m2 else m2
+        a = fabs(v[i + 3])
+        m3 = a if a > m3 else m3
+        i = i + 4
+    while i < n:
+        a = fabs(v[i])
+        m0 = a if a > m0 else m0
+        i = i + 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+cdef inline double book_sum_abs(const floating *v, Py_ssize_t n) noexcept nogil:
+    cdef double a0 = 0, a1 = 0
+    cdef Py_ssize_t i = 0
+    while i + 2 <= n:
+        a0 += fabs(v[i])
+        a1 += fabs(v[i + 1])
+        i = i + 2
+    if i < n:
+        a0 += fabs(v[i])
+    return a0 + a1
+
+
+cdef double book_max_abs_checked(const floating *v, Py_ssize_t n) noexcept nogil:
+    """max |v|, or INFINITY when a value is not finite."""
+    cdef double m = 0, a
+    cdef Py_ssize_t i
+    for i in range(n):
+        a = fabs(v[i])
+        if not a <= m:
+            if not a < INFINITY:
+                return INFINITY
+            m = a
+    return m
+
+
+cdef double book_max_abs_updated(const floating *W, Py_ssize_t H, Py_ssize_t I,
+                                 const floating *s, const floating *xp) noexcept nogil:
+    """max |W[j, i] + s[j] * xp[i]| (W (H, I) with the update outer(s, xp) applied, as the next
+    pass computes it), or INFINITY when a value is not finite."""
+    cdef double m = 0, a
+    cdef floating sj, v
+    cdef Py_ssize_t j, i
+    for j in range(H):
+        sj = s[j]
+        for i in range(I):
+            v = W[j * I + i] + sj * xp[i]
+            a = fabs(v)
+            if not a <= m:
+                if not a < INFINITY:
+                    return INFINITY
+                m = a
+    return m
+
+
+cdef void book_exact_bounds(floating[:, ::1] wih, floating[:, ::1] who, floating[::1] xp,
+                            floating[::1] s, Py_ssize_t[::1] state, BookBounds *b) noexcept nogil:
+    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0]
+    cdef double u = FLT_EPSILON if floating is float else DBL_EPSILON
+    if state[0]:
+        b.wih = book_max_abs_updated(&wih[0, 0], H, I, &s[0], &xp[0]) * (1 + 4 * u)
+    else:
+        b.wih = book_max_abs_checked(&wih[0, 0], H * I) * (1 + 4 * u)
+    b.who = book_max_abs_checked(&who[0, 0], O * H) * (1 + 4 * u)
+    b.known = True
+
+
+cdef Py_ssize_t book_train_guarded(floating[:, ::1] wih, floating[:, ::1] who,
+                                   const floating *x, const floating *t,
+                                   const Py_ssize_t[::1] order1, floating lr, int activation,
+                                   floating[::1] work, floating[::1] xp, floating[::1] s,
+                                   Py_ssize_t[::1] state, int n_threads, BookBounds *b,
+                                   floating *backup) noexcept nogil:
+    """One step on x (I,), t (O,), finite (book_train_loop), that never leaves non-finite
+    weights (see above). Returns 1 when trained, 0 when the forward pass was not finite (no
+    step taken), 2 when the step's update would not be finite (no step taken: who put back,
+    the pending update dropped; the network is as before)."""
+    cdef Py_ssize_t H = wih.shape[0], I = wih.shape[1], O = who.shape[0]
+    cdef double u = FLT_EPSILON if floating is float else DBL_EPSILON
+    cdef double largest = FLT_MAX if floating is float else DBL_MAX
+    cdef double limit = largest * 0.125, rate = lr, mx, hmax, s_bound
+    cdef bint risky
+    if not b.known:
+        book_exact_bounds(wih, who, xp, s, state, b)
+    mx = book_max_abs(x, I)
+    hmax = 1.0 if activation == Activation.SIGMOID else 2 * b.wih * book_sum_abs(x, I)
+    s_bound = 2 * rate * b.who * (book_sum_abs(t, O) + O)
+    risky = not (b.wih + 2 * s_bound * mx < limit
+                 and b.who + rate * (book_max_abs(t, O) + 1) * hmax < limit)
+    if risky:
+        memcpy(backup, &who[0, 0], O * H * sizeof(floating))
+    if book_train_loop(wih, who, x, t, order1, lr, activation, work, xp, s, state,
+                       n_threads) >= 0:
+        return 0                    # nothing changed but the (checked) pending update applied
+    if not risky:
+        b.who = (b.who + rate * book_max_abs(&work[2 * H + 2 * O], O)
+                 * book_max_abs(&work[H], H) * (1 + 8 * u)) * (1 + 4 * u)
+        b.wih = (b.wih + book_max_abs(&s[0], H) * mx * (1 + 8 * u)) * (1 + 4 * u)
+        return 1
+    cdef double who_max = book_max_abs_checked(&who[0, 0], O * H)
+    cdef double wih_max = book_max_abs_updated(&wih[0, 0], H, I, &s[0], &xp[0])
+    if who_max <= 0.5 * largest and wih_max <= 0.5 * largest:
+        b.who = who_max * (1 + 4 * u)
+        b.wih = wih_max * (1 + 4 * u)
+        return 1
+    memcpy(&who[0, 0], backup, O * H * sizeof(floating))
+    state[0] = 0
+    state[1] -= 1
+    return 2
+
+
 @cython.auto_pickle(False)
 cdef class BookBuffers:
     """Typed views of the arrays of one book network (owned by cnn_core.book.neuralNetwork), held
@@ -218,6 +375,9 @@ cdef class BookBuffers:
     cdef Py_ssize_t[::1] state, order1
     cdef int n_threads
     cdef Py_ssize_t n_hidden, n_in, n_out
+    cdef BookBounds bounds                  # for train_one (see book_train_guarded)
+    cdef double[::1] backup_d               # who, kept over a step near overflow
+    cdef float[::1] backup_f
 
     def __init__(self, wih, who, work, xp, s, Py_ssize_t[::1] state, int n_threads):
         self.n_hidden, self.n_in = wih.shape
@@ -228,8 +388,11 @@ cdef class BookBuffers:
         self.is64 = wih.dtype == _numpy.float64
         if self.is64:
             self.wih_d, self.who_d, self.work_d, self.xp_d, self.s_d = wih, who, work, xp, s
+            self.backup_d = _numpy.empty(self.n_out * self.n_hidden, _numpy.float64)
         else:
             self.wih_f, self.who_f, self.work_f, self.xp_f, self.s_f = wih, who, work, xp, s
+            self.backup_f = _numpy.empty(self.n_out * self.n_hidden, _numpy.float32)
+        self.bounds.known = False
         self.state = state
         self.order1 = _numpy.zeros(1, _numpy.intp)
         self.set_threads(n_threads)
@@ -240,15 +403,23 @@ cdef class BookBuffers:
             raise ValueError("BookBuffers.set_threads: n_threads < 1")
         self.n_threads = n_threads
 
+    def forget_bounds(self):
+        """The weights were changed other than by train_one: recompute the bounds (one pass
+        over the weights) at the next train_one."""
+        self.bounds.known = False
+
     def train_one(self, x, t, double lr, int activation):
         """One training step on x (I,), t (O,), if they are contiguous 1-D arrays (any object
-        with the buffer interface) of the network's dtype and finite: the fast path of
-        neuralNetwork.train for one sample, which checks nothing else. Returns 1 when trained,
-        0 when the forward pass was not finite (no step taken), -1 when x or t are not such
-        arrays (nothing done: convert and check them, then call again)."""
+        with the buffer interface but masked arrays) of the network's dtype and finite: the fast
+        path of neuralNetwork.train for one sample, which checks nothing else. Returns 1 when
+        trained, 0 when the forward pass was not finite, 2 when the update would make weights
+        non-finite (no step taken in either case: see book_train_guarded), -1 when x or t are
+        not such arrays (nothing done: convert and check them, then call again)."""
         cdef const double[::1] xd, td
         cdef const float[::1] xf, tf
         cdef Py_ssize_t status
+        if isinstance(x, _MaskedArray) or isinstance(t, _MaskedArray):
+            return -1
         try:
             if self.is64:
                 xd, td = x, t
@@ -263,9 +434,10 @@ cdef class BookBuffers:
                 if not (all_finite_ptr(&xd[0], self.n_in) and all_finite_ptr(&td[0], self.n_out)):
                     status = -2
                 else:
-                    status = book_train_loop(self.wih_d, self.who_d, &xd[0], &td[0], self.order1,
-                                             lr, activation, self.work_d, self.xp_d, self.s_d,
-                                             self.state, self.n_threads)
+                    status = book_train_guarded(self.wih_d, self.who_d, &xd[0], &td[0],
+                                                self.order1, lr, activation, self.work_d,
+                                                self.xp_d, self.s_d, self.state, self.n_threads,
+                                                &self.bounds, &self.backup_d[0])
         else:
             if xf.shape[0] != self.n_in or tf.shape[0] != self.n_out:
                 return -1
@@ -273,10 +445,11 @@ cdef class BookBuffers:
                 if not (all_finite_ptr(&xf[0], self.n_in) and all_finite_ptr(&tf[0], self.n_out)):
                     status = -2
                 else:
-                    status = book_train_loop(self.wih_f, self.who_f, &xf[0], &tf[0], self.order1,
-                                             <float>lr, activation, self.work_f, self.xp_f,
-                                             self.s_f, self.state, self.n_threads)
-        return -1 if status == -2 else (1 if status < 0 else 0)
+                    status = book_train_guarded(self.wih_f, self.who_f, &xf[0], &tf[0],
+                                                self.order1, <float>lr, activation, self.work_f,
+                                                self.xp_f, self.s_f, self.state, self.n_threads,
+                                                &self.bounds, &self.backup_f[0])
+        return -1 if status == -2 else status
 
     def query_one(self, x, out, int activation):
         """out (O,) = the outputs for one sample x (I,), if x is a contiguous 1-D array (any
@@ -288,6 +461,8 @@ cdef class BookBuffers:
         cdef double[::1] od
         cdef float[::1] of
         cdef int status
+        if isinstance(x, _MaskedArray):
+            return -1
         try:
             if self.is64:
                 xd = x

@@ -177,6 +177,7 @@ class neuralNetwork:
         with self._training, self._lock:
             self._state[0] = 0          # the pending update belonged to the weights replaced
             numpy.copyto(self._wih, array)
+            self._buffers.forget_bounds()
 
     @property
     def who(self):
@@ -189,6 +190,7 @@ class neuralNetwork:
         array = check.matrix(value, "who", self._who.shape, self._dtype)
         with self._training, self._lock:
             numpy.copyto(self._who, array)
+            self._buffers.forget_bounds()
 
     def __repr__(self):
         return (f"neuralNetwork({self._inodes}, {self._hnodes}, {self._onodes}, {self._lr!r}, "
@@ -304,6 +306,8 @@ class neuralNetwork:
                 seen = int(self._state[1]) - start
                 raise FitInterrupted(f"fit interrupted after {seen} samples; the network holds the "
                                      f"training of exactly those samples.", seen) from None
+            finally:
+                self._buffers.forget_bounds()       # train()'s bounds (the weights changed)
         return self
 
     def _fit_pieces(self, N, epochs, rng, train, progress, interrupts):
@@ -458,6 +462,8 @@ class neuralNetwork:
         window.left -= 1
         if status == 0:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+        if status == 2:
+            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
         return True
 
     def _flush(self):
@@ -470,14 +476,21 @@ class neuralNetwork:
                                   self._s, self._state, n_threads)
 
     def _train_summed(self, X, T):
-        """One update summed over the N rows of X, T (BLAS)."""
+        """One update summed over the N rows of X, T (BLAS). An update that makes weights
+        non-finite is undone (from a copy: this step costs N times a copy's work anyway)."""
         self._flush()
         N, H, O = len(X), self._hnodes, self._onodes
+        wih, who = self._wih.copy(), self._who.copy()
+        self._buffers.forget_bounds()
         ok = kernels.book_train_batch(self._wih, self._who, X, T, self._lr, self._activation.code,
                                       numpy.empty((N, H), self._dtype), numpy.empty((N, O), self._dtype),
                                       numpy.empty((N, O), self._dtype), numpy.empty((N, H), self._dtype))
         if not ok:
             raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+        if not self._weights_finite():
+            numpy.copyto(self._wih, wih)
+            numpy.copyto(self._who, who)
+            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
 
     def _predict(self, X):
         self._flush()
@@ -546,6 +559,11 @@ def _pieces(n_samples, epochs, per_call, rng):
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
 _NOT_FAST = ("cnn_core internal error: {call} refused a checked sample (a contiguous finite array "
              "of the network's dtype); please report it.")
+
+_DIVERGED_UPDATE = ("train: the update would make weights non-finite (too large for the network's "
+                    "dtype), so it was not made: the network keeps its weights from before this "
+                    "call. Try a smaller learning rate (now {lr}) or inputs scaled to about "
+                    "[0, 1].")
 
 _DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update was made: the "
                   "inputs are too large or the weights are no longer finite (training diverged). "

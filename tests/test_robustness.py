@@ -362,7 +362,7 @@ def test_masked_arrays_and_raw_bytes_are_refused_everywhere(value, match):
     deep = cnn_core.Network([Dense(3, 3, "softmax", seed=0)], loss="cross_entropy")
     good = numpy.full((2, 3), 0.5)
     wih, who = book_net.wih, book_net.who
-    calls = [lambda: book_net.predict(value),
+    calls = [lambda: book_net.predict(value), lambda: book_net.query(value),
              lambda: book_net.fit(value, good[:len(numpy.atleast_2d(value))]),
              lambda: book_net.fit(good, value),
              lambda: deep.predict(value), lambda: deep.fit(value, good),
@@ -370,10 +370,90 @@ def test_masked_arrays_and_raw_bytes_are_refused_everywhere(value, match):
              lambda: deep.accuracy(good, value)]
     if not isinstance(value, numpy.ma.MaskedArray) or value.ndim == 2:
         calls += [lambda: book_net.train(value, good[:len(numpy.atleast_2d(value))]),
-                  lambda: book_net.train(good, value), lambda: book_net.query(value)]
+                  lambda: book_net.train(good, value)]
+    else:                                           # one masked sample: the fast path
+        calls += [lambda: book_net.train(value, good[0]), lambda: book_net.train(good[0], value)]
     for call in calls:
         with pytest.raises(TypeError, match=match):
             call()
     assert numpy.array_equal(book_net.wih, wih) and numpy.array_equal(book_net.who, who)
     # a memoryview of numbers is still numbers
     assert book_net.query(memoryview(numpy.full(3, 0.5))).shape == (3, 1)
+
+
+# ------------------------------------------------------------------ 3: train() never leaves inf
+
+def _train_checked(net, x, t):
+    """net.train(x, t): True if trained (the weights then finite), False if it raised
+    DivergenceError (the weights then exactly as before)."""
+    wih, who = net.wih, net.who
+    try:
+        net.train(x, t)
+    except cnn_core.DivergenceError:
+        assert net.wih.tobytes() == wih.tobytes() and net.who.tobytes() == who.tobytes()
+        return False
+    assert numpy.isfinite(net.wih).all() and numpy.isfinite(net.who).all()
+    return True
+
+
+@pytest.mark.parametrize("dtype, lr", [(numpy.float64, 1e308), (numpy.float32, 3e38)])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_overflowing_update_raises_and_keeps_the_weights(dtype, lr, activation, rows):
+    net = cnn_core.neuralNetwork(4, 6, 3, lr, dtype=dtype, seed=0, activation=activation)
+    net.wih = numpy.full((6, 4), 0.01)
+    net.who = numpy.zeros((3, 6))
+    x, t = numpy.full((rows, 4), 0.5, dtype), numpy.tile(numpy.array([0.9, 0.1, 0.7], dtype), (rows, 1))
+    results = [_train_checked(net, x[0] if rows == 1 else x, t[0] if rows == 1 else t)
+               for _ in range(4)]
+    assert results[0] and not all(results), results
+    with pytest.raises(cnn_core.DivergenceError, match=r"the update would make weights "
+                                                      r"non-finite.*keeps its weights"):
+        for _ in range(4):
+            net.train(x[0] if rows == 1 else x, t[0] if rows == 1 else t)
+
+
+def test_train_never_leaves_non_finite_weights_random():
+    """Rates, inputs and weights near overflow, in both dtypes and activations, one sample and
+    summed rows, weights assigned on the way: every call trains to finite weights or raises
+    with the weights unchanged (before the guard about 3% of such calls left non-finite
+    weights)."""
+    rng = numpy.random.default_rng(0)
+    outcomes = {True: 0, False: 0}
+    for trial in range(160):
+        dtype = (numpy.float64, numpy.float32)[trial % 2]
+        big = float(numpy.finfo(dtype).max)
+        I, H, O = (int(v) for v in rng.integers(1, 12, 3))
+        net = cnn_core.neuralNetwork(I, H, O, big ** rng.uniform(0.3, 1.0) / 2, dtype=dtype,
+                                     seed=trial, activation=("sigmoid", "relu")[trial // 2 % 2])
+        if trial % 3 == 0:
+            net.wih, net.who = numpy.zeros((H, I)), numpy.zeros((O, H))
+        for step in range(6):
+            if trial % 5 == 0 and step == 3:
+                net.who = net.who * 0 + big ** 0.9 * rng.choice([-1, 1], (O, H))
+            x = (rng.random(I) * 10 ** rng.uniform(-3, 3)).astype(dtype)
+            t = rng.random(O).astype(dtype)
+            if step % 3 == 2:
+                outcomes[_train_checked(net, numpy.tile(x, (3, 1)), numpy.tile(t, (3, 1)))] += 1
+            else:
+                outcomes[_train_checked(net, x, t)] += 1
+    assert outcomes[True] > 100 and outcomes[False] > 100, outcomes
+
+
+def test_guard_keeps_results_and_fit_agrees():
+    """The guard changes no result: train() one sample at a time equals fit, to the bit, also
+    after assignments and fits in between (each resets the bounds)."""
+    X, T = _data(30, 5, 3)
+    a = cnn_core.neuralNetwork(5, 7, 3, 0.3, seed=2, n_threads=1)
+    b = cnn_core.neuralNetwork(5, 7, 3, 0.3, seed=2, n_threads=1)
+    for x, t in zip(X, T):
+        a.train(x, t)
+    b.fit(X, T)
+    assert a.wih.tobytes() == b.wih.tobytes() and a.who.tobytes() == b.who.tobytes()
+    a.who = a.who * 3
+    b.who = b.who * 3
+    a.fit(X, T, epochs=2)
+    for _ in range(2):
+        for x, t in zip(X, T):
+            b.train(x, t)
+    assert a.wih.tobytes() == b.wih.tobytes() and a.who.tobytes() == b.who.tobytes()
