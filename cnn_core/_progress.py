@@ -19,6 +19,7 @@ class Progress:
         self.start = self.last = time.perf_counter()
         self.shown = False
         try:
+            import tqdm as _package             # noqa: F401  (first: tqdm.auto may be cached)
             from tqdm.auto import tqdm
         except ImportError:
             self.bar = None

@@ -22,6 +22,7 @@ import numpy
 
 from . import _validation, datasets
 from ._dispatch import MAX_THREADS, default_threads
+from ._progress import Progress as _Progress
 from .book import DivergenceError
 from .plotting import PlottingUnavailable
 
@@ -261,53 +262,6 @@ def _backend_text(net):
         threads = plan.next()
         return f"{cnn_core._isa} kernels, {threads} thread{'s' if threads > 1 else ''}"
     return "the NumPy version, its BLAS chooses the threads"
-
-
-class _Progress:
-    """A progress bar for one epoch on stderr, shown only on a terminal: tqdm's (samples/s,
-    ETA) when tqdm is installed, else a plain one-line counter. Called with samples done."""
-
-    def __init__(self, desc, total, stream=None):
-        self.desc, self.total = desc, total
-        self.stream = sys.stderr if stream is None else stream
-        self.start = self.last = time.perf_counter()
-        self.shown = False
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=total, desc=desc, unit=" samples", unit_scale=True, leave=False,
-                            file=self.stream, disable=None, dynamic_ncols=True)
-
-    def __call__(self, done):
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-            return
-        now = time.perf_counter()
-        if not _isatty(self.stream) or (now - self.last < 0.2 and done < self.total):
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / rate if rate > 0 else float("inf")
-        self.stream.write(f"\r{self.desc}: {done}/{self.total} samples ({100 * done / self.total:3.0f}%), "
-                          f"{rate:,.0f} samples/s, ETA {eta:.0f} s ")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-        elif self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _as_cnn_core(net):
