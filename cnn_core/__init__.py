@@ -17,7 +17,7 @@ Deep networks (biases, ReLU/tanh/sigmoid/softmax, cross-entropy, mini-batches, o
 """
 from . import reference
 from ._dispatch import isa as _isa
-from ._dispatch import show_config
+from ._dispatch import MAX_THREADS, show_config
 from ._npzfile import FileError
 from .book import DivergenceError, FitInterrupted, neuralNetwork
 from . import layers, optimizers
@@ -26,4 +26,4 @@ from .network import Network
 __version__ = "0.1.0"
 
 __all__ = ["neuralNetwork", "Network", "layers", "optimizers", "reference", "DivergenceError",
-           "FitInterrupted", "FileError", "show_config", "__version__"]
+           "FitInterrupted", "FileError", "MAX_THREADS", "show_config", "__version__"]
