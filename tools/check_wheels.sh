@@ -22,7 +22,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOST_PYTHON="$(command -v python3 || command -v python || true)"
-WHEELHOUSE="$(cd "${WHEELHOUSE:-$ROOT/wheelhouse}" && pwd)"
+WHEELHOUSE="${WHEELHOUSE:-$ROOT/wheelhouse}"
 TESTS=minmax
 SDIST_CHECK=0
 if [[ -z "${CNN_CORE_DATA:-}" && -d "$ROOT/../shared/datasets" ]]; then
@@ -45,6 +45,8 @@ done
 case "$TESTS" in minmax|all|none) ;; *) echo "check_wheels: --tests minmax|all|none" >&2; exit 2 ;; esac
 
 say() { echo "check_wheels: $*" >&2; }
+[[ -d "$WHEELHOUSE" ]] || { say "no $WHEELHOUSE: run tools/build_wheels.sh first"; exit 1; }
+WHEELHOUSE="$(cd "$WHEELHOUSE" && pwd)"
 [[ -n "$CNN_CORE_DATA" ]] || say "note: CNN_CORE_DATA is not set: the data sets will be downloaded"
 [[ -n "$HOST_PYTHON" ]] || HOST_PYTHON="${ARGS[0]:-}"
 
