@@ -52,6 +52,29 @@ def test_check_estimator(estimator, check):
         check(estimator)
 
 
+def test_check_array_api_input_with_scipy_array_api():
+    """The one check that parametrize_with_checks skips here ("SCIPY_ARRAY_API is not set": SciPy
+    reads it when imported, before this file runs), run in a child process that sets it. (The
+    other skip is check_classifiers_multilabel_output_format_decision_function: these
+    classifiers have no decision_function.)"""
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from sklearn.utils.estimator_checks import _yield_array_api_checks\n"
+            "from cnn_core.sklearn import MLPClassifier, MLPRegressor, BookClassifier\n"
+            "for e in (MLPClassifier(), MLPRegressor(), BookClassifier(), "
+            "BookClassifier(scale_inputs=False)):\n"
+            "    status = []\n"
+            "    for check in _yield_array_api_checks(e, only_numpy=True):\n"
+            "        check(type(e).__name__, e)\n"
+            "        status.append('passed')\n"
+            "    print(type(e).__name__, status)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=child_env(SCIPY_ARRAY_API="1"), cwd=NEUTRAL_CWD, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:4] == [
+        "MLPClassifier ['passed']", "MLPRegressor ['passed']", "BookClassifier ['passed']",
+        "BookClassifier ['passed']"], out.stdout
+
+
 # ------------------------------------------------------------------ data
 
 @pytest.fixture(scope="module")
