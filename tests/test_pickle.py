@@ -426,3 +426,25 @@ def test_load_refuses_text_mode_and_unseekable_files(tmp_path, cls):
 def test_save_refuses_text_mode_files():
     with pytest.raises(TypeError, match=r"save needs a binary file object"):
         helpers.book().save(io.StringIO())
+
+
+def test_networks_go_to_dask_workers_and_come_back():
+    """A real dask.distributed cluster on 127.0.0.1 (worker processes), started and stopped
+    here: networks sent to a worker, trained there and returned equal those trained here."""
+    pytest.importorskip("distributed")
+    result = run_python("""
+        import numpy
+        from dask.distributed import Client, LocalCluster
+        import process_helpers as h
+        if __name__ == "__main__":
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                nets = [h.book(), h.book(numpy.float32), h.deep(), h.deep(numpy.float32)]
+                futures = client.map(h.train_and_return, nets, pure=False)
+                results = client.gather(futures)
+            for got, make, dtype in zip(results, [h.book, h.book, h.deep, h.deep],
+                                        [numpy.float64, numpy.float32] * 2):
+                assert h.fingerprint(got) == h.fingerprint(h.continue_training(make(dtype)))
+            print("ok")
+    """, timeout=180)
+    assert result.stdout.strip().endswith("ok")
