@@ -38,7 +38,6 @@ from numbers import Integral, Real
 import numpy
 
 try:
-    import sklearn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
