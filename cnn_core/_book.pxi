@@ -221,7 +221,9 @@ def book_query_one(floating[:, ::1] wih, const floating[:, ::1] who, const float
 from libc.math cimport fabs, INFINITY
 from libc.float cimport DBL_MAX, FLT_MAX, DBL_EPSILON, FLT_EPSILON
 
-_MaskedArray = _numpy.ma.MaskedArray
+# (cdef globals: the fast paths test `type(x) is not _ndarray` first, a pointer comparison)
+cdef object _ndarray = _numpy.ndarray
+cdef object _MaskedArray = _numpy.ma.MaskedArray
 
 
 cdef struct BookBounds:
@@ -418,7 +420,8 @@ cdef class BookBuffers:
         cdef const double[::1] xd, td
         cdef const float[::1] xf, tf
         cdef Py_ssize_t status
-        if isinstance(x, _MaskedArray) or isinstance(t, _MaskedArray):
+        if ((type(x) is not _ndarray and isinstance(x, _MaskedArray))
+                or (type(t) is not _ndarray and isinstance(t, _MaskedArray))):
             return -1
         try:
             if self.is64:
@@ -461,7 +464,7 @@ cdef class BookBuffers:
         cdef double[::1] od
         cdef float[::1] of
         cdef int status
-        if isinstance(x, _MaskedArray):
+        if type(x) is not _ndarray and isinstance(x, _MaskedArray):
             return -1
         try:
             if self.is64:
