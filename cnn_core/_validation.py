@@ -31,6 +31,19 @@ def positive_float(value, name):
     return value
 
 
+def nonnegative_float(value, name):
+    """`value` as a finite float >= 0 (a learning rate, where 0 is allowed: it trains nothing,
+    as the book's class lets it). Negative, NaN and infinite values are refused."""
+    if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number; got {value!r} ({type(value).__name__}); "
+                        f"0 is allowed too.")
+    value = float(value)
+    if not numpy.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r} (0 is allowed "
+                         f"too: it trains nothing).")
+    return value
+
+
 def rate_in_dtype(value, name, dtype):
     """`value` (a positive finite float) if it stays a positive normal number when cast to
     `dtype`, the precision the kernels compute in; else a ValueError."""

@@ -21,6 +21,18 @@ from ._dispatch import default_threads, kernels
 __all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted"]
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
+# The two initialisations: "documents" (SPEC section 1: normal(0, hnodes**-0.5) for wih and
+# normal(0, onodes**-0.5) for who) and "book" (the book's notebooks as corrected in 2017:
+# normal(0, inodes**-0.5) and normal(0, hnodes**-0.5), 1/sqrt of the incoming links).
+INITS = ("documents", "book")
+
+
+def init_scales(init, inodes, hnodes, onodes):
+    """The standard deviations (of wih, of who) of the initialisation `init`."""
+    if init == "book":
+        return pow(inodes, -0.5), pow(hnodes, -0.5)
+    return pow(hnodes, -0.5), pow(onodes, -0.5)
+
 FILE_KIND = "cnn_core.neuralNetwork"
 FORMAT_VERSION = 1
 # members that files from before pickling lack (read when present)
@@ -61,7 +73,7 @@ class neuralNetwork:
     Parameters
     ----------
     inputnodes, hiddennodes, outputnodes : positive int
-    learningrate : positive float
+    learningrate : float >= 0 (0 trains nothing, as the book's class allows)
     dtype : numpy.float64 (default) or numpy.float32
     seed : None or int
         None: the weights come from ``numpy.random.normal`` exactly as the book draws them, so
@@ -73,17 +85,30 @@ class neuralNetwork:
         them). None: ``CNN_CORE_NUM_THREADS`` if set, else automatic: networks large enough to
         gain try one and two threads as they train and keep the faster. Results do not depend
         on it, to the bit.
+    init : "documents" (default) or "book"
+        The initial weights' scales: "documents" draws wih ~ normal(0, hnodes**-0.5) and who ~
+        normal(0, onodes**-0.5) (the specification's documents); "book" draws wih ~
+        normal(0, inodes**-0.5) and who ~ normal(0, hnodes**-0.5), the book's notebooks as
+        corrected in 2017 (1/sqrt of the links into each node). Both draw wih first, then who,
+        so either start is reproduced by ``numpy.random.seed(k)`` in the NumPy version.
+
+    ``wih`` and ``who`` are the network's own arrays (in-place edits change the network; see
+    :attr:`wih`); ``activation_function`` and ``inverse_activation_function`` can be assigned as
+    in the book (see :attr:`activation_function`).
     """
 
     def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
-                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None):
+                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None,
+                 init="documents"):
         inodes = check.positive_int(inputnodes, "inputnodes")
         hnodes = check.positive_int(hiddennodes, "hiddennodes")
         onodes = check.positive_int(outputnodes, "outputnodes")
-        lr = check.positive_float(learningrate, "learningrate")
+        lr = check.nonnegative_float(learningrate, "learningrate")
         dtype = check.float_dtype(dtype)
-        check.rate_in_dtype(lr, "learningrate", dtype)     # the kernels compute in dtype
+        if lr != 0:
+            check.rate_in_dtype(lr, "learningrate", dtype)     # the kernels compute in dtype
         activation = activations.get(activation, HIDDEN_ACTIVATIONS).name
+        init = check.choice(init, "init", INITS)
         n_threads = check.n_threads(n_threads)
         if seed is None:
             normal = numpy.random.normal
@@ -96,12 +121,15 @@ class neuralNetwork:
                 raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; "
                                 f"got {seed!r} ({exc}).") from None
         # the book's draws, in the book's order: wih first, then who
-        wih = normal(0.0, pow(hnodes, -0.5), (hnodes, inodes))
-        who = normal(0.0, pow(onodes, -0.5), (onodes, hnodes))
+        wih_std, who_std = init_scales(init, inodes, hnodes, onodes)
+        wih = normal(0.0, wih_std, (hnodes, inodes))
+        who = normal(0.0, who_std, (onodes, hnodes))
         self._setup(inodes, hnodes, onodes, lr, dtype, activation, n_threads, wih, who)
+        self._init = init
 
     def _setup(self, inodes, hnodes, onodes, lr, dtype, activation, n_threads, wih, who):
         self._inodes, self._hnodes, self._onodes = inodes, hnodes, onodes
+        self._init = None               # the initialisation's name (None: weights from elsewhere)
         self._lr = lr
         self._dtype = dtype
         self._activation = activations.get(activation, HIDDEN_ACTIVATIONS)
@@ -132,15 +160,20 @@ class neuralNetwork:
     onodes = property(lambda self: self._onodes, doc="Number of output nodes.")
     dtype = property(lambda self: self._dtype, doc="numpy.float64 or numpy.float32.")
     activation = property(lambda self: self._activation.name, doc="The hidden activation.")
+    init = property(lambda self: self._init,
+                    doc='"documents" or "book": how the weights were drawn (None for a network '
+                        'loaded or made from arrays).')
 
     @property
     def lr(self):
-        """The learning rate (assignable: a positive number that the network's dtype holds)."""
+        """The learning rate (assignable: 0, which trains nothing as in the book's class, or a
+        positive number that the network's dtype holds)."""
         return self._lr
 
     @lr.setter
     def lr(self, value):
-        self._lr = check.rate_in_dtype(check.positive_float(value, "lr"), "lr", self._dtype)
+        value = check.nonnegative_float(value, "lr")
+        self._lr = check.rate_in_dtype(value, "lr", self._dtype) if value != 0 else value
 
     @property
     def n_threads(self):
@@ -166,13 +199,23 @@ class neuralNetwork:
 
     @property
     def wih(self):
-        """Input-to-hidden weights (hnodes, inodes): a read-only copy. Assign to change them."""
+        """Input-to-hidden weights (hnodes, inodes): the network's own array, as in the book.
+
+        Reading applies the pending update of the last training step first (under the lock), so
+        the array holds every step trained so far; edits in place (``n.wih[0, 0] = 5``,
+        ``n.wih *= 0.5``, ``numpy.clip(n.wih, -1, 1, out=n.wih)``) change the network. A
+        reference kept across training shows the weights of all steps but the last one until the
+        attribute is read again. Assignment (``n.wih = array``) is checked and copied in."""
         with self._lock:
             self._flush()
-            return _read_only(self._wih.copy())
+            self._buffers.forget_bounds()   # whoever holds the array may write it
+            return self._wih
 
     @wih.setter
     def wih(self, value):
+        if value is self._wih:              # n.wih += x, n.wih[...] = ...: already in place
+            self._check_in_place(value, "wih")
+            return
         array = check.matrix(value, "wih", self._wih.shape, self._dtype)
         with self._training, self._lock:
             self._state[0] = 0          # the pending update belonged to the weights replaced
@@ -181,20 +224,35 @@ class neuralNetwork:
 
     @property
     def who(self):
-        """Hidden-to-output weights (onodes, hnodes): a read-only copy. Assign to change them."""
+        """Hidden-to-output weights (onodes, hnodes): the network's own array, as ``wih``."""
         with self._lock:
-            return _read_only(self._who.copy())
+            self._buffers.forget_bounds()
+            return self._who
 
     @who.setter
     def who(self, value):
+        if value is self._who:
+            self._check_in_place(value, "who")
+            return
         array = check.matrix(value, "who", self._who.shape, self._dtype)
         with self._training, self._lock:
             numpy.copyto(self._who, array)
             self._buffers.forget_bounds()
 
+    def _check_in_place(self, array, name):
+        """After ``n.wih += x`` (Python assigns the array back to itself): the values are in the
+        network already; say so at once when they are not finite."""
+        with self._lock:
+            self._buffers.forget_bounds()
+            if not kernels.all_finite(array.reshape(-1)):
+                raise ValueError(f"{name} now holds non-finite values (written in place, so they "
+                                 f"are in the network): assign finite weights to {name}; until "
+                                 f"then train() and query() raise DivergenceError.")
+
     def __repr__(self):
         return (f"neuralNetwork({self._inodes}, {self._hnodes}, {self._onodes}, {self._lr!r}, "
-                f"dtype=numpy.{self._dtype.name}, activation={self._activation.name!r})")
+                f"dtype=numpy.{self._dtype.name}, activation={self._activation.name!r}"
+                + (f", init={self._init!r}" if self._init not in (None, "documents") else "") + ")")
 
     # ---------------------------------------------------------------- the book's methods
 
@@ -689,11 +747,6 @@ def _checked(out, ok):
     return out
 
 
-def _read_only(array):
-    array.flags.writeable = False
-    return array
-
-
 def read_file(source):
     """The fields of a book-network file (a path or a binary file object) written by
     ``neuralNetwork.save``, all checked: {"inodes", "hnodes", "onodes", "lr", "dtype",
@@ -711,7 +764,7 @@ def read_file(source):
         try:
             inodes, hnodes, onodes = (check.positive_int(_npzfile.scalar(f, fields[k], int, k), k)
                                       for k in ("inodes", "hnodes", "onodes"))
-            lr = check.positive_float(_npzfile.scalar(f, fields["lr"], float, "lr"), "lr")
+            lr = check.nonnegative_float(_npzfile.scalar(f, fields["lr"], float, "lr"), "lr")
             dtype = check.float_dtype(str(fields["dtype"]))
             activation = activations.get(str(fields["activation"]), HIDDEN_ACTIVATIONS).name
             threads = _npzfile.scalar(f, fields["n_threads"], int, "n_threads") if "n_threads" in fields else 0

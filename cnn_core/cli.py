@@ -116,6 +116,10 @@ def _parser(prog):
                        f"CNN_CORE_NUM_THREADS if set, else automatic)")
         p.add_argument("--seed", type=int, default=0,
                        help="numpy.random.seed before the weights are drawn (default: 0)")
+        p.add_argument("--init", choices=["documents", "book"], default="documents",
+                       help="initial weights: documents (default; wih ~ normal(0, hidden**-0.5), "
+                       "who ~ normal(0, outputs**-0.5)) or book (the book's notebooks: "
+                       "normal(0, inputs**-0.5), normal(0, hidden**-0.5))")
         p.add_argument("--data-dir", help="folder with mnist/, fashion-mnist/, iris/ (searched "
                        "before $CNN_CORE_DATA and the cache; missing files are downloaded)")
 
@@ -205,7 +209,7 @@ def _settings(args, command):
 
 # ------------------------------------------------------------------ networks
 
-def _network(backend, data, hidden, lr, dtype, threads, seed):
+def _network(backend, data, hidden, lr, dtype, threads, seed, init="documents"):
     """The book's network for `data`, weights drawn after numpy.random.seed(seed) as the book
     does, so that both backends start from the same weights."""
     import cnn_core
@@ -213,8 +217,8 @@ def _network(backend, data, hidden, lr, dtype, threads, seed):
     numpy.random.seed(seed)
     shape = (data.x_train.shape[1], hidden, data.t_train.shape[1], lr)
     if backend == "numpy":
-        return reference.neuralNetwork(*shape, dtype=dtype)
-    return cnn_core.neuralNetwork(*shape, dtype=dtype, n_threads=threads)
+        return reference.neuralNetwork(*shape, dtype=dtype, init=init)
+    return cnn_core.neuralNetwork(*shape, dtype=dtype, n_threads=threads, init=init)
 
 
 def _epoch_order(data, seed, epochs):
@@ -300,7 +304,8 @@ def cmd_train(args):
     save_path = _save_path(args.save) if args.save else None
     plot_path = _plot_path(args.plot) if args.plot else None        # before any work
     data = _load(args.dataset, args.data_dir, args.limit)
-    net = _network(args.backend, data, hidden, lr, args.dtype, args.threads, args.seed)
+    net = _network(args.backend, data, hidden, lr, args.dtype, args.threads, args.seed,
+                   args.init)
     n, n_in, n_out = len(data.x_train), data.x_train.shape[1], data.t_train.shape[1]
     print(f"{data.title}: {n} training and {len(data.x_test)} test samples; network "
           f"{n_in}-{hidden}-{n_out}, lr {lr}, {_plural(epochs, 'epoch')}, {args.dtype}; backend "
@@ -359,7 +364,8 @@ def cmd_compare(args):
     # cnn_core first: NumPy's BLAS threads keep spinning for a moment after its last call and
     # would slow down whatever runs next on a small machine.
     for backend in ("cython", "numpy"):
-        net = _network(backend, data, hidden, lr, args.dtype, args.threads, args.seed)
+        net = _network(backend, data, hidden, lr, args.dtype, args.threads, args.seed,
+                   args.init)
         start_weights = (numpy.array(net.wih), numpy.array(net.who))
         if results:                             # the point of the comparison; never skipped
             assert all(numpy.array_equal(w, v) for w, v in zip(start_weights, results["cython"][0]))

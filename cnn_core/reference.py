@@ -30,22 +30,32 @@ class neuralNetwork:
     """The book's network: ``wih`` (hnodes, inodes), ``who`` (onodes, hnodes), no biases.
 
     ``activation`` is the hidden layer's ("sigmoid" as the book, or "relu"); the output layer is
-    always sigmoid. Without ``seed`` the weights come from ``numpy.random.normal`` exactly as the
+    always sigmoid. ``init="documents"`` (default) draws wih ~ normal(0, hnodes**-0.5) and who ~
+    normal(0, onodes**-0.5); ``init="book"`` the book's notebooks' corrected scales,
+    normal(0, inodes**-0.5) and normal(0, hnodes**-0.5). Without ``seed`` the weights come from ``numpy.random.normal`` exactly as the
     book draws them (wih first, then who); with ``seed`` from ``numpy.random.default_rng(seed)``.
     ``n_threads`` is accepted for a common signature and ignored (NumPy uses its BLAS threads).
     """
 
     def __init__(self, inputnodes, hiddennodes, outputnodes, learningrate, *,
-                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None):
+                 dtype=numpy.float64, seed=None, activation="sigmoid", n_threads=None,
+                 init="documents"):
         self.inodes = inputnodes
         self.hnodes = hiddennodes
         self.onodes = outputnodes
         self.lr = learningrate
         self.dtype = numpy.dtype(dtype)
         self.activation = activation
+        self.init = init
         normal = numpy.random.normal if seed is None else numpy.random.default_rng(seed).normal
-        self.wih = normal(0.0, pow(self.hnodes, -0.5), (self.hnodes, self.inodes)).astype(self.dtype)
-        self.who = normal(0.0, pow(self.onodes, -0.5), (self.onodes, self.hnodes)).astype(self.dtype)
+        if init == "documents":         # SPEC section 1
+            wih_std, who_std = pow(self.hnodes, -0.5), pow(self.onodes, -0.5)
+        elif init == "book":            # the book's notebooks, corrected in 2017
+            wih_std, who_std = pow(self.inodes, -0.5), pow(self.hnodes, -0.5)
+        else:
+            raise ValueError(f"Unknown init {init!r}; expected one of ['book', 'documents'].")
+        self.wih = normal(0.0, wih_std, (self.hnodes, self.inodes)).astype(self.dtype)
+        self.who = normal(0.0, who_std, (self.onodes, self.hnodes)).astype(self.dtype)
         self.activation_function, self._derivative, self.inverse_activation_function = _HIDDEN[activation]
         self._output_function = scipy.special.expit
         self._inverse_output_function = scipy.special.logit

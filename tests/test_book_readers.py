@@ -1,0 +1,182 @@
+"""Issue 19: a drop-in for the book's notebooks. Both initialisations by name, wih/who that
+behave like the book's arrays, assignable activation functions, lr = 0, the HTML repr."""
+import threading
+import warnings
+
+import numpy
+import pytest
+import scipy.special
+from numpy.testing import assert_allclose, assert_array_equal
+
+import cnn_core
+from cnn_core import reference
+
+X = numpy.linspace(0.01, 0.99, 4)
+T = numpy.array([0.99, 0.01, 0.01])
+
+
+def samples(n=30, inodes=4, onodes=3, seed=1):
+    rng = numpy.random.default_rng(seed)
+    inputs = rng.random((n, inodes)) * 0.98 + 0.01
+    targets = numpy.full((n, onodes), 0.01)
+    targets[numpy.arange(n), rng.integers(0, onodes, n)] = 0.99
+    return inputs, targets
+
+
+# ------------------------------------------------------------------ 1. both initialisations
+
+@pytest.mark.parametrize("cls", [cnn_core.neuralNetwork, reference.neuralNetwork])
+@pytest.mark.parametrize("k", [0, 7])
+def test_book_init_is_the_corrected_formula_after_numpy_random_seed(cls, k):
+    inodes, hnodes, onodes = 784, 100, 10
+    numpy.random.seed(k)
+    wih = numpy.random.normal(0.0, pow(inodes, -0.5), (hnodes, inodes))   # the book, 2017
+    who = numpy.random.normal(0.0, pow(hnodes, -0.5), (onodes, hnodes))
+    numpy.random.seed(k)
+    net = cls(inodes, hnodes, onodes, 0.1, init="book")
+    assert_array_equal(net.wih, wih)
+    assert_array_equal(net.who, who)
+
+
+@pytest.mark.parametrize("cls", [cnn_core.neuralNetwork, reference.neuralNetwork])
+def test_documents_init_stays_the_default(cls):
+    numpy.random.seed(3)
+    wih = numpy.random.normal(0.0, pow(20, -0.5), (20, 30))
+    who = numpy.random.normal(0.0, pow(5, -0.5), (5, 20))
+    numpy.random.seed(3)
+    default = cls(30, 20, 5, 0.1)
+    numpy.random.seed(3)
+    named = cls(30, 20, 5, 0.1, init="documents")
+    for net in (default, named):
+        assert_array_equal(net.wih, wih)
+        assert_array_equal(net.who, who)
+
+
+@pytest.mark.parametrize("init", ["documents", "book"])
+def test_both_versions_start_alike_with_a_seed(init):
+    a = cnn_core.neuralNetwork(30, 20, 5, 0.1, seed=4, init=init)
+    b = reference.neuralNetwork(30, 20, 5, 0.1, seed=4, init=init)
+    assert_array_equal(a.wih, b.wih)
+    assert_array_equal(a.who, b.who)
+    assert a.init == init
+
+
+def test_unknown_init_is_refused():
+    with pytest.raises(ValueError, match="init"):
+        cnn_core.neuralNetwork(4, 3, 2, 0.1, init="xavier")
+    with pytest.raises(ValueError, match="init"):
+        reference.neuralNetwork(4, 3, 2, 0.1, init="xavier")
+
+
+def test_cli_takes_init(data_dir, capsys):
+    from cnn_core import cli
+    assert cli.main(["compare", "--dataset", "iris", "--epochs", "2", "--init", "book"]) == 0
+    assert "largest weight difference" in capsys.readouterr().out
+    assert cli.main(["train", "--init", "nonsense"]) == 2
+
+
+# ------------------------------------------------------------------ 2. wih/who are the arrays
+
+def test_weights_are_the_live_arrays():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    assert net.wih is net.wih and net.who is net.who         # no copy per read
+    net.wih[0, 0] = 5.0
+    assert net.wih[0, 0] == 5.0
+    net.wih += 0.01
+    assert net.wih[0, 0] == 5.01
+    numpy.clip(net.wih, -1, 1, out=net.wih)
+    assert net.wih.max() <= 1.0
+    net.who *= 0.5
+    ref = reference.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    ref.wih, ref.who = net.wih.copy(), net.who.copy()
+    net.train(X, T)
+    ref.train(X, T)
+    assert_allclose(net.wih, ref.wih, rtol=1e-12, atol=1e-12)
+    assert_allclose(net.query(X), ref.query(X), rtol=1e-12, atol=1e-12)
+
+
+def test_a_reference_taken_before_training_shows_the_trained_weights():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    before, start = net.wih, net.wih.copy()
+    net.train(X, T)
+    net.train(X, T)
+    assert net.wih is before                     # read again: the pending update applied
+    assert (before - start).any()
+    ref = reference.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    ref.train(X, T)
+    ref.train(X, T)
+    assert_allclose(before, ref.wih, rtol=1e-12, atol=1e-12)
+
+
+def test_assignment_still_checks_and_copies():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    new = numpy.ones((8, 4))
+    net.wih = new
+    new[0, 0] = 7.0
+    assert net.wih[0, 0] == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        net.wih = numpy.ones((4, 8))
+    with pytest.raises(ValueError, match="finite"):
+        net.who = numpy.full((3, 8), numpy.nan)
+
+
+def test_non_finite_values_written_in_place_raise_divergence():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    net.train(X, T)                              # the bounds of train() are known now
+    net.wih[2, 1] = numpy.inf
+    with pytest.raises(cnn_core.DivergenceError):
+        net.train(X, T)
+    with pytest.raises(cnn_core.DivergenceError):
+        net.query(X)
+    with pytest.raises(ValueError, match="in place"):
+        net.who += numpy.nan
+    net.wih = numpy.zeros((8, 4))                # finite again: trains
+    net.who = numpy.zeros((3, 8))
+    net.train(X, T)
+
+
+def test_query_during_fit_in_another_thread_sees_whole_samples():
+    inputs, targets = samples(2000, 50, 10)
+    net = cnn_core.neuralNetwork(50, 40, 10, 0.1, seed=0)
+    done = threading.Event()
+    errors = []
+
+    def train():
+        try:
+            net.fit(inputs, targets, epochs=3)
+        except Exception as exc:            # pragma: no cover
+            errors.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    while not done.is_set():
+        out = net.query(inputs[0])
+        assert numpy.isfinite(out).all()
+    worker.join()
+    assert not errors
+
+
+# ------------------------------------------------------------------ 3. lr = 0
+
+def test_learning_rate_zero_trains_nothing():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.0, seed=0)
+    wih, who = net.wih.copy(), net.who.copy()
+    net.train(X, T)
+    net.fit(*samples())
+    assert_array_equal(net.wih, wih)
+    assert_array_equal(net.who, who)
+    net.lr = 0
+    assert net.lr == 0
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            net.lr = bad
+        with pytest.raises(ValueError, match="learningrate must be a positive finite number"):
+            cnn_core.neuralNetwork(4, 8, 3, bad)
+
+
+def test_learning_rate_zero_saves_and_loads(tmp_path):
+    net = cnn_core.neuralNetwork(4, 8, 3, 0, seed=0)
+    net.save(tmp_path / "zero.npz")
+    assert cnn_core.neuralNetwork.load(tmp_path / "zero.npz").lr == 0
