@@ -10,15 +10,17 @@ that reads ``wih`` applies it first, so the pending update is never visible from
 import os
 import threading
 import time
+import warnings
 
 import numpy
+import scipy.special
 
 from . import _interrupts, _npzfile
 from . import _validation as check
 from . import activations
 from ._dispatch import default_threads, kernels
 
-__all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted"]
+__all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted", "SlowPathWarning"]
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
 # The two initialisations: "documents" (SPEC section 1: normal(0, hnodes**-0.5) for wih and
@@ -56,6 +58,11 @@ PREDICT_CHUNK_ROWS = 4096
 class DivergenceError(ValueError):
     """Training produced non-finite values (the learning rate is too large or the inputs are
     not scaled). The network keeps the last finite weights."""
+
+
+class SlowPathWarning(UserWarning):
+    """A network was given an activation_function that the kernels do not have: it runs on a
+    NumPy path (the book's class's code), many times slower."""
 
 
 class FitInterrupted(KeyboardInterrupt):
@@ -151,6 +158,10 @@ class neuralNetwork:
         # thread waits for one chunk of a few milliseconds and sees whole samples' updates.
         self._training = threading.RLock()
         self._lock = threading.RLock()
+        self._functions = None      # (activation, inverse) once assigned, else the table's pair
+        self._numpy_path = False    # an assigned activation the kernels do not have (see below)
+        self._warned_slow = False
+        self._inverse_assigned = False
         _interrupts.fork_safe(self)
 
     # ---------------------------------------------------------------- attributes of the book
@@ -189,13 +200,49 @@ class neuralNetwork:
 
     @property
     def activation_function(self):
-        """The hidden activation as a NumPy function (scipy.special.expit for "sigmoid")."""
-        return self._activation.function
+        """The activation as a NumPy function (scipy.special.expit for "sigmoid"; the hidden
+        layer's for "relu", whose output layer is sigmoid).
+
+        Assignable, as in the book: the book's class uses ``self.activation_function`` for both
+        layers and always updates with ``o * (1 - o)``. Assigning ``scipy.special.expit`` (or a
+        function giving its values, e.g. ``lambda x: scipy.special.expit(x)``) keeps the compiled
+        kernels (a "relu" network becomes a sigmoid one, as the book's would). Any other
+        function makes this network do exactly what the book's class does with it (both layers,
+        the book's update rule) on a NumPy path, many times slower (a one-time
+        :class:`SlowPathWarning` says so); assign ``scipy.special.expit`` back for speed. A
+        network on that path cannot be saved or pickled (its function is Python code)."""
+        return self._functions[0] if self._functions else self._activation.function
+
+    @activation_function.setter
+    def activation_function(self, function):
+        function = _checked_function(function, "activation_function")
+        with self._training, self._lock:
+            inverse = self._functions[1] if self._inverse_assigned else None
+            self._choose_path(function)
+            # an inverse never assigned follows the function when the kernels have it (a "relu"
+            # network given expit backqueries through logit); else it stays as it was
+            if inverse is None:
+                inverse = (self._activation.inverse if not self._numpy_path
+                           else self.inverse_activation_function)
+            self._functions = (function, inverse)
 
     @property
     def inverse_activation_function(self):
-        """Its inverse (scipy.special.logit for "sigmoid"), as backquery uses it."""
-        return self._activation.inverse
+        """The activation's inverse (scipy.special.logit for "sigmoid"), as backquery uses it.
+
+        Assignable: backquery runs every layer back through it (the output layer through logit
+        while the kernels' sigmoid is the output's function). If it does not invert
+        ``activation_function`` (checked on a few points where that function is one-to-one),
+        backquery raises a ValueError naming the pair (the book's code would return a picture
+        of the wrong function); assign both of a matching pair."""
+        return self._functions[1] if self._functions else self._activation.inverse
+
+    @inverse_activation_function.setter
+    def inverse_activation_function(self, function):
+        function = _checked_function(function, "inverse_activation_function")
+        with self._training, self._lock:
+            self._functions = (self.activation_function, function)
+            self._inverse_assigned = True
 
     @property
     def wih(self):
@@ -301,6 +348,9 @@ class neuralNetwork:
         if not (numpy.all(t > 0) and numpy.all(t < 1)):
             raise ValueError(f"backquery targets must lie strictly between 0 and 1 (the output "
                              f"sigmoid's range); got values from {t.min()} to {t.max()}.")
+        if self._functions is not None and (self._numpy_path or not _same_values(
+                self._functions[1], self._activation.inverse, _INVERSE_PROBE)):
+            return self._backquery_numpy(t)
         out = numpy.empty(self._inodes, self._dtype)
         with self._lock:
             self._flush()
@@ -319,8 +369,10 @@ class neuralNetwork:
         The same result as ``for x, t in zip(inputs, targets): train(x, t)`` repeated ``epochs``
         times (in a new random order each epoch with ``shuffle``, from ``seed``).
 
-        ``inputs`` (N, inodes), ``targets`` (N, onodes). ``progress``, if given, is called as
-        ``progress(epoch, samples_done_in_epoch, N)`` every few milliseconds. Returns self.
+        ``inputs`` (N, inodes), ``targets`` (N, onodes). ``progress=True`` shows a progress bar
+        (tqdm's where installed, ``tqdm.auto``: the widget in Jupyter, else a counter on a
+        terminal); a callable is called as ``progress(epoch, samples_done_in_epoch, N)`` every
+        few milliseconds. Returns self.
 
         Ctrl-C stops at a sample boundary and raises :class:`FitInterrupted` (a
         KeyboardInterrupt) saying how many samples were trained. Other signals that have a Python
@@ -332,6 +384,12 @@ class neuralNetwork:
         T = self._targets(targets, len(X))
         epochs = check.positive_int(epochs, "epochs")
         N = len(X)
+        bar = _progress_bar(progress, N * epochs)
+        if bar is not None:
+            def progress(epoch, done, n):
+                bar(epoch * n + done)
+        elif progress is False:
+            progress = None
         # the order of each epoch is made when training reaches it (a whole run's order would
         # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
         rng = numpy.random.default_rng(seed) if shuffle else None
@@ -366,6 +424,8 @@ class neuralNetwork:
                                      f"training of exactly those samples.", seen) from None
             finally:
                 self._buffers.forget_bounds()       # train()'s bounds (the weights changed)
+                if bar is not None:
+                    bar.close()
         return self
 
     def _fit_pieces(self, N, epochs, rng, train, progress, interrupts):
@@ -396,6 +456,122 @@ class neuralNetwork:
                 with interrupts.paused():
                     progress((end - 1) // N, (end - 1) % N + 1, N)
 
+    # ---------------------------------------------------------------- an assigned activation
+
+    def _choose_path(self, function):
+        """Kernels when `function` gives the sigmoid's values, else the NumPy path: the book's
+        class's train/query/fit/predict as instance attributes (so the kernel path's methods
+        stay as they are, at no cost)."""
+        if _same_values(function, scipy.special.expit, _PROBE):
+            self._activation = activations.get("sigmoid")
+            for name in _NUMPY_METHODS:
+                self.__dict__.pop(name, None)
+            self._numpy_path = False
+            return
+        self._flush()
+        self._buffers.forget_bounds()
+        for name in _NUMPY_METHODS:
+            setattr(self, name, getattr(self, f"_{name}_numpy"))
+        self._numpy_path = True
+        if not self._warned_slow:
+            self._warned_slow = True
+            warnings.warn(_SLOW_PATH.format(name=getattr(function, "__name__", repr(function))),
+                          SlowPathWarning, stacklevel=3)
+
+    def _forward_numpy(self, inputs):
+        """The book's query on columns `inputs` (inodes, N): (hidden_outputs, final_outputs)."""
+        f = self._functions[0]
+        hidden = self._apply(f, numpy.dot(self._wih, inputs))
+        return hidden, self._apply(f, numpy.dot(self._who, hidden))
+
+    def _apply(self, f, x):
+        y = numpy.asarray(f(x), dtype=self._dtype)
+        if y.shape != x.shape:
+            raise ValueError(f"activation_function returned shape {y.shape} for an array of "
+                             f"shape {x.shape}; it must work element by element.")
+        return y
+
+    def _train_numpy(self, inputs_list, targets_list):
+        """The book's train(), with the assigned activation_function on both layers."""
+        X = self._inputs(inputs_list)
+        T = self._targets(targets_list, len(X))
+        with self._training, self._lock:
+            self._step_numpy(X.T, T.T)
+            self._state[1] += len(X)
+
+    def _step_numpy(self, inputs, targets):
+        """One step of the book's rule on columns; nothing changes if it is not finite."""
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            hidden_outputs, final_outputs = self._forward_numpy(inputs)
+            if not numpy.isfinite(final_outputs).all():
+                raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+            output_errors = targets - final_outputs
+            hidden_errors = numpy.dot(self._who.T, output_errors)
+            who = self._who + self._lr * numpy.dot(
+                output_errors * final_outputs * (1.0 - final_outputs), hidden_outputs.T)
+            wih = self._wih + self._lr * numpy.dot(
+                hidden_errors * hidden_outputs * (1.0 - hidden_outputs), inputs.T)
+        if not (numpy.isfinite(who).all() and numpy.isfinite(wih).all()):
+            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
+        numpy.copyto(self._who, who)
+        numpy.copyto(self._wih, wih)
+
+    def _query_numpy(self, inputs_list):
+        X = self._inputs(inputs_list)
+        with self._lock:
+            out = self._forward_numpy(X.T)[1]
+        return _checked(out, numpy.isfinite(out).all())
+
+    def _predict_numpy(self, inputs):
+        X = self._inputs(inputs)
+        with self._lock:
+            out = numpy.ascontiguousarray(self._forward_numpy(X.T)[1].T)
+        return _checked(out, numpy.isfinite(out).all())
+
+    def _fit_numpy(self, inputs, targets, epochs=1, shuffle=False, seed=None, progress=None):
+        """fit() on the NumPy path: train() row by row (in the same orders as the kernels' fit).
+        A step that would make weights non-finite raises DivergenceError and leaves the weights
+        of the step before."""
+        X = self._inputs(inputs)
+        T = self._targets(targets, len(X))
+        epochs = check.positive_int(epochs, "epochs")
+        N = len(X)
+        rng = numpy.random.default_rng(seed) if shuffle else None
+        bar = _progress_bar(progress, N * epochs)
+        report = bar if bar is not None else progress
+        try:
+            with self._training:
+                for epoch in range(epochs):
+                    order = rng.permutation(N) if rng is not None else range(N)
+                    for done, j in enumerate(order, 1):
+                        with self._lock:
+                            self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
+                            self._state[1] += 1
+                        if report is not None and (done % 256 == 0 or done == N):
+                            if bar is not None:
+                                bar(epoch * N + done)
+                            else:
+                                progress(epoch, done, N)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def _backquery_numpy(self, t):
+        """The book's backquery with the assigned inverse_activation_function (the output layer
+        through logit while the kernels' sigmoid is the output's function)."""
+        f, inverse = self._functions
+        _check_inverse(f, inverse)
+        output_inverse = inverse if self._numpy_path else scipy.special.logit
+        with self._lock:
+            self._flush()
+            wih, who = self._wih.copy(), self._who.copy()
+        with numpy.errstate(all="ignore"):
+            final_inputs = numpy.asarray(output_inverse(t.reshape(-1, 1)), self._dtype)
+            hidden_outputs = _rescaled(numpy.dot(who.T, final_inputs))
+            hidden_inputs = numpy.asarray(inverse(hidden_outputs), self._dtype)
+            return _rescaled(numpy.dot(wih.T, hidden_inputs))
+
     def predict(self, inputs):
         """Outputs for N rows of ``inputs`` (N, inodes), as an (N, onodes) array."""
         X = self._inputs(inputs)
@@ -406,6 +582,8 @@ class neuralNetwork:
         """Write the network (.npz, no pickle: weights, sizes, lr, dtype, activation, n_threads,
         samples trained, format version) to a path, exactly as given and atomically (a failed
         save leaves the previous file whole), or to a binary file object open for writing."""
+        if self._numpy_path:
+            raise ValueError(_NO_SAVE)
         with self._lock:
             self._flush()
             fields = {"kind": FILE_KIND, "format_version": FORMAT_VERSION,
@@ -612,6 +790,102 @@ def _pieces(n_samples, epochs, per_call, rng):
         for b in range(0, n_samples, per_call):
             e = min(b + per_call, n_samples)
             yield epoch * n_samples + b, epoch * n_samples + e, order[b:e]
+
+
+# ------------------------------------------------------------------ assigned activations
+
+# methods replaced (as instance attributes) while an assigned activation runs on NumPy
+_NUMPY_METHODS = ("train", "query", "predict", "fit")
+# where an assigned function is compared with the sigmoid (its values, to rounding), and an
+# assigned inverse with the kernels' one
+_PROBE = numpy.array([-40.0, -8.0, -2.0, -0.5, 0.0, 0.25, 1.0, 3.0, 9.0, 40.0]).reshape(-1, 1)
+_INVERSE_PROBE = numpy.array([0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99]).reshape(-1, 1)
+
+_SLOW_PATH = ("activation_function {name} is not the sigmoid the kernels compute: this network now "
+              "trains and queries as the book's class does with it (the function on both layers, "
+              "the update rule's o * (1 - o)) in NumPy, one sample at a time: tens of times slower. "
+              "For speed, assign scipy.special.expit back, or use neuralNetwork(..., "
+              "activation='relu') (a ReLU hidden layer with its own derivative, on the kernels), "
+              "or cnn_core.Network with the activation you want (exact gradients).")
+
+_NO_SAVE = ("this network uses an assigned activation_function (Python code), which a network file "
+            "cannot hold: save its weights instead (numpy.save('wih.npy', net.wih), "
+            "numpy.save('who.npy', net.who)), or assign scipy.special.expit back first.")
+
+
+def _checked_function(value, name):
+    """`value` if it is a function of NumPy arrays giving an array of the same shape."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a function of a NumPy array, e.g. scipy.special.expit; "
+                        f"got {value!r} ({type(value).__name__}).")
+    probe = numpy.array([[-1.0], [0.5], [0.25]])
+    try:
+        with numpy.errstate(all="ignore"):
+            shape = numpy.shape(value(probe.copy()))
+    except Exception as exc:
+        raise TypeError(f"{name} must take a NumPy array and work element by element; calling it "
+                        f"on a (3, 1) array raised {type(exc).__name__}: {exc}") from None
+    if shape != probe.shape:
+        raise ValueError(f"{name} must work element by element: for a (3, 1) array it returned "
+                         f"shape {shape}.")
+    return value
+
+
+def _same_values(f, g, probe):
+    """Whether f gives g's values (to rounding) on the column `probe`."""
+    if f is g:
+        return True
+    try:
+        with numpy.errstate(all="ignore"):
+            y = numpy.asarray(f(probe.copy()), dtype=numpy.float64)
+    except Exception:
+        return False
+    return y.shape == probe.shape and bool(numpy.allclose(y, g(probe), rtol=1e-12, atol=1e-300,
+                                                          equal_nan=True))
+
+
+def _check_inverse(f, inverse):
+    """ValueError unless inverse(f(x)) == x (to 1e-6) where f is one-to-one on [-2, 2]."""
+    x = numpy.linspace(-2.0, 2.0, 9).reshape(-1, 1)
+    with numpy.errstate(all="ignore"):
+        y = numpy.asarray(f(x), dtype=numpy.float64).reshape(-1, 1)
+        _, first, counts = numpy.unique(y.ravel(), return_index=True, return_counts=True)
+        keep = numpy.sort(first[counts == 1])
+        back = numpy.asarray(inverse(y[keep]), dtype=numpy.float64).reshape(-1)
+    if not numpy.allclose(back, x[keep].ravel(), rtol=1e-6, atol=1e-6):
+        name = getattr(inverse, "__name__", repr(inverse))
+        fname = getattr(f, "__name__", repr(f))
+        bad = int(numpy.flatnonzero(~numpy.isclose(back, x[keep].ravel(), rtol=1e-6, atol=1e-6))[0])
+        raise ValueError(f"backquery: inverse_activation_function {name} does not invert "
+                         f"activation_function {fname} (inverse(f({x[keep][bad, 0]:g})) = "
+                         f"{back[bad]:g}): assign a matching pair, e.g. scipy.special.expit with "
+                         f"scipy.special.logit, or numpy.tanh with numpy.arctanh.")
+
+
+def _rescaled(v):
+    """The book's rescaling of a layer's signal into [0.01, 0.99] (in place)."""
+    low, high = numpy.min(v), numpy.max(v)
+    if not (numpy.isfinite(low) and numpy.isfinite(high)) or high == low:
+        raise ValueError("backquery: a layer's signal came out constant or not finite, so it "
+                         "cannot be rescaled into [0.01, 0.99] (are the weights all equal, or "
+                         "the inverse function undefined at the values it was given?).")
+    v -= low
+    v /= numpy.max(v)
+    v *= 0.98
+    v += 0.01
+    return v
+
+
+def _progress_bar(progress, total):
+    """fit's progress=: True shows a bar (tqdm.auto: a widget in Jupyter), None/False nothing,
+    a callable is called as progress(epoch, done_in_epoch, N). The bar, or None."""
+    if progress is True:
+        from ._progress import Progress
+        return Progress("fit", total)
+    if progress is None or progress is False or callable(progress):
+        return None
+    raise TypeError(f"progress must be True (a progress bar), None/False or a callable "
+                    f"progress(epoch, samples_done, n_samples); got {progress!r}.")
 
 
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly

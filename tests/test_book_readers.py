@@ -180,3 +180,152 @@ def test_learning_rate_zero_saves_and_loads(tmp_path):
     net = cnn_core.neuralNetwork(4, 8, 3, 0, seed=0)
     net.save(tmp_path / "zero.npz")
     assert cnn_core.neuralNetwork.load(tmp_path / "zero.npz").lr == 0
+
+
+# ------------------------------------------------------------------ 3. assignable activations
+
+class BookClass:
+    """The book's class (part 2, with the 2017 initialisation left to the test), transcribed:
+    activation_function on both layers, o * (1 - o) in the update rule, backquery through
+    inverse_activation_function on both layers."""
+
+    def __init__(self, wih, who, learningrate, function, inverse):
+        self.wih, self.who, self.lr = wih.copy(), who.copy(), learningrate
+        self.activation_function = function
+        self.inverse_activation_function = inverse
+
+    def train(self, inputs_list, targets_list):
+        inputs = numpy.array(inputs_list, ndmin=2).T
+        targets = numpy.array(targets_list, ndmin=2).T
+        hidden_inputs = numpy.dot(self.wih, inputs)
+        hidden_outputs = self.activation_function(hidden_inputs)
+        final_inputs = numpy.dot(self.who, hidden_outputs)
+        final_outputs = self.activation_function(final_inputs)
+        output_errors = targets - final_outputs
+        hidden_errors = numpy.dot(self.who.T, output_errors)
+        self.who += self.lr * numpy.dot((output_errors * final_outputs * (1.0 - final_outputs)),
+                                        numpy.transpose(hidden_outputs))
+        self.wih += self.lr * numpy.dot((hidden_errors * hidden_outputs * (1.0 - hidden_outputs)),
+                                        numpy.transpose(inputs))
+
+    def query(self, inputs_list):
+        inputs = numpy.array(inputs_list, ndmin=2).T
+        hidden_outputs = self.activation_function(numpy.dot(self.wih, inputs))
+        return self.activation_function(numpy.dot(self.who, hidden_outputs))
+
+    def backquery(self, targets_list):
+        final_outputs = numpy.array(targets_list, ndmin=2).T
+        final_inputs = self.inverse_activation_function(final_outputs)
+        hidden_outputs = numpy.dot(self.who.T, final_inputs)
+        hidden_outputs -= numpy.min(hidden_outputs)
+        hidden_outputs /= numpy.max(hidden_outputs)
+        hidden_outputs *= 0.98
+        hidden_outputs += 0.01
+        hidden_inputs = self.inverse_activation_function(hidden_outputs)
+        inputs = numpy.dot(self.wih.T, hidden_inputs)
+        inputs -= numpy.min(inputs)
+        inputs /= numpy.max(inputs)
+        inputs *= 0.98
+        inputs += 0.01
+        return inputs
+
+
+def scaled_tanh(x):
+    return 0.5 * (numpy.tanh(x) + 1.0)         # a sigmoid-shaped function the kernels lack
+
+
+def scaled_arctanh(y):
+    return numpy.arctanh(2.0 * y - 1.0)
+
+
+def test_assigning_another_function_does_what_the_books_class_does():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    book = BookClass(net.wih, net.who, 0.3, scaled_tanh, scaled_arctanh)
+    with pytest.warns(cnn_core.book.SlowPathWarning, match="expit"):
+        net.activation_function = scaled_tanh
+    net.inverse_activation_function = scaled_arctanh
+    assert net.activation_function is scaled_tanh
+    inputs, targets = samples(40)
+    for x, t in zip(inputs[:20], targets[:20]):
+        net.train(x, t)
+        book.train(x, t)
+    net.fit(inputs[20:], targets[20:])
+    for x, t in zip(inputs[20:], targets[20:]):
+        book.train(x, t)
+    assert_allclose(net.wih, book.wih, rtol=1e-12, atol=1e-14)
+    assert_allclose(net.who, book.who, rtol=1e-12, atol=1e-14)
+    assert_allclose(net.query(X), book.query(X), rtol=1e-12, atol=1e-14)
+    assert_allclose(net.predict(inputs), book.query(inputs).T, rtol=1e-12, atol=1e-14)
+    target = numpy.array([0.99, 0.01, 0.01])
+    assert_allclose(net.backquery(target), book.backquery(target), rtol=1e-10, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # one warning per network, not per assignment
+        net.activation_function = numpy.tanh
+        net.activation_function = scaled_tanh
+    with pytest.raises(ValueError, match="cannot hold"):
+        net.save(__import__("io").BytesIO())
+
+
+def test_assigning_expit_keeps_the_kernels():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0, activation="relu")
+    ref = reference.neuralNetwork(4, 8, 3, 0.3, seed=0)            # sigmoid on both layers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.activation_function = lambda x: scipy.special.expit(x)
+    assert net.activation == "sigmoid" and "train" not in vars(net)
+    inputs, targets = samples(30)
+    net.fit(inputs, targets)
+    ref.fit(inputs, targets)
+    assert_allclose(net.wih, ref.wih, rtol=1e-12, atol=1e-12)
+    assert_allclose(net.backquery([0.99, 0.01, 0.01]), ref.backquery([0.99, 0.01, 0.01]),
+                    rtol=1e-10, atol=1e-12)
+
+
+def test_back_to_expit_after_another_function_uses_the_kernels_again():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    with pytest.warns(cnn_core.book.SlowPathWarning):
+        net.activation_function = scaled_tanh
+    net.activation_function = scipy.special.expit
+    assert "train" not in vars(net) and net.inverse_activation_function is scipy.special.logit
+    book = BookClass(net.wih, net.who, 0.3, scipy.special.expit, scipy.special.logit)
+    net.train(X, T)
+    book.train(X, T)
+    assert_allclose(net.wih, book.wih, rtol=1e-12, atol=1e-14)
+
+
+def test_backquery_refuses_an_inverse_that_does_not_match():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    with pytest.warns(cnn_core.book.SlowPathWarning):
+        net.activation_function = scaled_tanh          # the inverse is still logit
+    with pytest.raises(ValueError, match="does not invert"):
+        net.backquery([0.99, 0.01, 0.01])
+    other = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    other.inverse_activation_function = scaled_arctanh  # the function is still expit
+    with pytest.raises(ValueError, match="does not invert"):
+        other.backquery([0.99, 0.01, 0.01])
+    other.inverse_activation_function = lambda y: scipy.special.logit(y)
+    assert other.backquery([0.99, 0.01, 0.01]).shape == (4, 1)
+
+
+@pytest.mark.parametrize("bad, error", [(3, TypeError), ("expit", TypeError),
+                                        (lambda x: x.sum(), ValueError),
+                                        (lambda x, y: x, TypeError)])
+def test_assigned_functions_are_checked(bad, error):
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    with pytest.raises(error):
+        net.activation_function = bad
+    with pytest.raises(error):
+        net.inverse_activation_function = bad
+    assert net.activation_function is scipy.special.expit
+
+
+def test_numpy_path_divergence_leaves_the_weights():
+    net = cnn_core.neuralNetwork(4, 8, 3, 1e300, seed=0)
+    with pytest.warns(cnn_core.book.SlowPathWarning):
+        net.activation_function = lambda x: x + 0.0       # unbounded: the update overflows
+    with pytest.raises(cnn_core.DivergenceError):
+        for _ in range(5):
+            wih, who = net.wih.copy(), net.who.copy()
+            net.train(X, T)
+    assert_array_equal(net.wih, wih)            # as before the failing step
+    assert_array_equal(net.who, who)
