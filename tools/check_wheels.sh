@@ -97,7 +97,8 @@ run_tests() {  # venv-python label -> sets TEST_RESULT
     [[ -n "$TEST_RESULT" ]] || TEST_RESULT="pytest exit $rc (see log)"
     if [[ $rc -ne 0 ]]; then
         grep -E '^(FAILED|ERROR) ' "$log" >&2 || tail -20 "$log" >&2
-        cp "$log" "$WHEELHOUSE/pytest-$label.log"; say "$label: log kept in $WHEELHOUSE/pytest-$label.log"
+        mkdir -p "$WHEELHOUSE/logs"        # not beside the artefacts: `twine upload wheelhouse/*` stays right
+        cp "$log" "$WHEELHOUSE/logs/pytest-$label.log"; say "$label: log kept in $WHEELHOUSE/logs/pytest-$label.log"
     fi
     return $rc
 }
