@@ -37,6 +37,7 @@ import numpy
 
 __all__ = ["load_mnist", "load_mnist_csv", "load_iris", "read_idx", "search_dirs", "find_file",
            "cache_dir", "download_urls", "book_inputs", "book_targets", "book_scale", "iris_split",
+           "load_image", "rotated", "ImagesUnavailable",
            "DataNotFoundError", "MIRRORS", "CHECKSUMS", "IRIS_CLASSES", "FASHION_CLASSES"]
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -384,3 +385,92 @@ def iris_split(features, labels):
     features, labels = numpy.asarray(features), numpy.asarray(labels)
     test = numpy.arange(len(labels)) % 5 == 4
     return features[~test], labels[~test], features[test], labels[test]
+
+
+# ------------------------------------------------------------------ your own images (book part 3)
+
+class ImagesUnavailable(ImportError):
+    """load_image needs Pillow: ``pip install "cnn_core[images]"``."""
+
+
+def load_image(path, side=28, invert=None):
+    """A picture of a digit (PNG, JPEG, any format Pillow reads; any size; colour or grey;
+    dark-on-light or light-on-dark) as the book's network takes it: ``side * side`` inputs
+    (784 for MNIST) on the book's scale, float64.
+
+    As the book's part 3, in this order: the picture becomes greyscale (Pillow's "L", luma
+    0.299 R + 0.587 G + 0.114 B; a transparent background is laid on white first); it is
+    inverted (255 - value) when its background is light, so that the digit is light on dark
+    as in MNIST, the background being decided from the border pixels (the outermost rows and
+    columns): light when their median is above 127.5 (``invert=True``/``False`` forces it); it
+    is resized to side x side by averaging the pixels each output pixel covers (Pillow's box
+    filter, in floating point; bilinear when enlarging); and scaled ``x / 255 * 0.99 + 0.01``.
+    No centring or cropping is done: MNIST's digits fill about 20 x 20 pixels in the middle,
+    and a digit drawn to the edges or off centre is scored worse.
+
+    Needs Pillow (``pip install "cnn_core[images]"``); without it raises
+    :class:`ImagesUnavailable` (an ImportError) saying so."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImagesUnavailable('load_image needs Pillow: pip install "cnn_core[images]" '
+                                '(or pip install Pillow)') from None
+    side = int(side)
+    if side < 1:
+        raise ValueError(f"side must be a positive integer; got {side}.")
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+                rgba = picture.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                picture = Image.alpha_composite(white, rgba)
+            grey = numpy.asarray(picture.convert("L"), dtype=numpy.float64)
+    except OSError as exc:
+        raise ValueError(f"{path}: not an image Pillow can read ({exc})") from None
+    if invert is None:
+        border = numpy.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        invert = bool(numpy.median(border) > 127.5)
+    if invert:
+        grey = 255.0 - grey
+    height, width = grey.shape
+    if (width, height) != (side, side):
+        resample = (Image.Resampling.BOX if width >= side and height >= side
+                    else Image.Resampling.BILINEAR)
+        grey = numpy.asarray(Image.fromarray(grey.astype(numpy.float32), mode="F")
+                             .resize((side, side), resample), dtype=numpy.float64)
+    return book_inputs(numpy.clip(grey, 0.0, 255.0).reshape(side * side))
+
+
+def rotated(inputs, targets, angles=(-10, 10), side=None):
+    """The book's augmentation: each sample followed by its copies rotated by each of `angles`
+    (degrees, anticlockwise), as the book trains them (``scipy.ndimage.rotate(image, angle,
+    cval=0.01, order=1, reshape=False)`` of the side x side image; the corners that come in
+    are 0.01, the book's blank). ``inputs`` (N, side * side) on the book's scale, ``targets``
+    (N, onodes); `side` defaults to the square root of the row length. Returns
+    ``(inputs, targets)`` with N * (1 + len(angles)) rows: sample 0, its rotations, sample 1, ...
+    (float64)."""
+    import scipy.ndimage
+    X = numpy.asarray(inputs, dtype=numpy.float64)
+    T = numpy.asarray(targets)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if T.ndim == 1:
+        T = T.reshape(1, -1)
+    if X.ndim != 2 or len(T) != len(X):
+        raise ValueError(f"inputs must be (N, side * side) and targets (N, onodes) with the same N; "
+                         f"got shapes {X.shape} and {T.shape}.")
+    side = int(round(math.sqrt(X.shape[1]))) if side is None else int(side)
+    if side * side != X.shape[1]:
+        raise ValueError(f"rows of {X.shape[1]} values are not square images; give side= so that "
+                         f"side * side == {X.shape[1]}.")
+    angles = [float(a) for a in angles]
+    copies = 1 + len(angles)
+    out = numpy.empty((len(X) * copies, X.shape[1]))
+    out[::copies] = X
+    images = X.reshape(-1, side, side)
+    for k, angle in enumerate(angles, 1):
+        for n, image in enumerate(images):
+            out[n * copies + k] = scipy.ndimage.rotate(image, angle, cval=0.01, order=1,
+                                                       reshape=False).reshape(-1)
+    return out, numpy.repeat(T, copies, axis=0)

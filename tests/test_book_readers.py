@@ -329,3 +329,101 @@ def test_numpy_path_divergence_leaves_the_weights():
             net.train(X, T)
     assert_array_equal(net.wih, wih)            # as before the failing step
     assert_array_equal(net.who, who)
+
+
+# ------------------------------------------------------------------ 4. own images, rotation
+
+def _picture(tmp_path, name, background, ink, mode, fmt="PNG"):
+    """A 100 x 80 picture: `background` with an ink block over columns 25-74, rows 20-59, which
+    the box filter maps onto exactly columns and rows 7-20 of 28 (100 / 28 = 25 / 7 and
+    80 / 28 = 20 / 7)."""
+    Image = pytest.importorskip("PIL.Image")
+    a = numpy.full((80, 100), background, numpy.uint8)
+    a[20:60, 25:75] = ink
+    if mode == "RGB":
+        a = numpy.repeat(a[:, :, None], 3, axis=2)           # grey in RGB: luma is the value
+    path = tmp_path / name
+    Image.fromarray(a, mode).save(path, fmt)
+    return path
+
+
+def _expected(background, ink):
+    """By hand: 28 x 28 of background with the block, then x / 255 * 0.99 + 0.01."""
+    grey = numpy.full((28, 28), float(background))
+    grey[7:21, 7:21] = ink
+    return (grey / 255 * 0.99 + 0.01).reshape(784)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_load_image_dark_on_light_is_inverted(tmp_path, mode):
+    from cnn_core.datasets import load_image
+    x = load_image(_picture(tmp_path, f"dark_{mode}.png", 250, 20, mode))
+    assert x.shape == (784,) and x.dtype == numpy.float64
+    assert_allclose(x, _expected(255 - 250, 255 - 20), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_load_image_light_on_dark_is_kept(tmp_path, mode):
+    from cnn_core.datasets import load_image
+    x = load_image(_picture(tmp_path, f"light_{mode}.png", 10, 200, mode))
+    assert_allclose(x, _expected(10, 200), rtol=0, atol=1e-6)
+    forced = load_image(_picture(tmp_path, "f.png", 10, 200, mode), invert=True)
+    assert_allclose(forced, _expected(245, 55), rtol=0, atol=1e-6)
+
+
+def test_load_image_reads_jpeg_and_28_pixel_pictures(tmp_path):
+    from cnn_core.datasets import load_image
+    x = load_image(_picture(tmp_path, "p.jpg", 250, 20, "RGB", "JPEG"))
+    assert_allclose(x, _expected(5, 235), rtol=0, atol=0.03)    # JPEG is lossy
+    Image = pytest.importorskip("PIL.Image")
+    a = numpy.zeros((28, 28), numpy.uint8)
+    a[3, 4] = 255
+    Image.fromarray(a).save(tmp_path / "m.png")
+    assert_allclose(load_image(tmp_path / "m.png"), a.reshape(784) / 255 * 0.99 + 0.01)
+
+
+def test_load_image_errors(tmp_path, monkeypatch):
+    from cnn_core import datasets
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    with pytest.raises(ValueError, match="bad.png"):
+        datasets.load_image(tmp_path / "bad.png")
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    with pytest.raises(datasets.ImagesUnavailable, match=r'pip install "cnn_core\[images\]"'):
+        datasets.load_image(tmp_path / "bad.png")
+
+
+def test_rotated_adds_the_books_rotations():
+    import scipy.ndimage
+    from cnn_core.datasets import rotated
+    inputs, targets = samples(3, 784, 10)
+    X, Y = rotated(inputs, targets)
+    assert X.shape == (9, 784) and Y.shape == (9, 10)
+    for n in range(3):
+        assert_array_equal(X[3 * n], inputs[n])
+        for k, angle in enumerate((-10, 10), 1):
+            book = scipy.ndimage.rotate(inputs[n].reshape(28, 28), angle, cval=0.01, order=1,
+                                        reshape=False)
+            assert_array_equal(X[3 * n + k], book.reshape(784))
+        assert_array_equal(Y[3 * n:3 * n + 3], numpy.repeat(targets[n:n + 1], 3, axis=0))
+    with pytest.raises(ValueError, match="square"):
+        rotated(numpy.zeros((2, 10)), numpy.zeros((2, 3)))
+
+
+def test_scripts_run(tmp_path, data_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+    from conftest import child_env
+    root = Path(__file__).resolve().parents[1]
+    for k, (background, ink) in enumerate([(250, 20), (10, 200)]):
+        _picture(tmp_path, f"digit{k}.png", background, ink, "L")
+    out = subprocess.run([sys.executable, str(root / "python" / "own_images.py"), str(tmp_path),
+                          "--limit", "2000", "--out", str(tmp_path / "grid.png")],
+                         capture_output=True, text=True, timeout=300, env=child_env())
+    assert out.returncode == 0, out.stderr
+    assert "digit0.png" in out.stdout and "digit1.png" in out.stdout
+    out = subprocess.run([sys.executable, str(root / "python" / "rotation_augmentation.py"),
+                          "--limit", "500", "--test-limit", "500"],
+                         capture_output=True, text=True, timeout=300, env=child_env())
+    assert out.returncode == 0, out.stderr
+    assert "rotated" in out.stdout
