@@ -3,6 +3,7 @@
     cnn-core train                          # the book's MNIST run: 784-200-10, lr 0.1, 5 epochs
     cnn-core train --dataset iris --plot iris.png --save iris.npz
     cnn-core compare                        # the NumPy version and cnn_core, same start, same data
+    cnn-core sweep                          # the book's experiments: accuracy against lr, epochs, hidden nodes
     cnn-core bench --quick                  # the benchmark table
     cnn-core backquery mnist.npz --out pictures
 
@@ -147,6 +148,25 @@ def _parser(prog):
     network_options(compare, "epochs (default: 1; Iris 200)")
     compare.add_argument("--samples", type=_positive_int,
                          help="training samples to use (default: 10000; Iris all 120)")
+
+    sweep = commands.add_parser(
+        "sweep", help="the book's experiments: accuracy against lr, epochs, hidden nodes",
+        description="The book's studies on MNIST with several seeds each, trained with fit: "
+        "accuracy against the learning rate (1 epoch, 200 hidden nodes), against the epochs "
+        "(lr 0.1, 200 hidden nodes, scored after each epoch) and against the hidden nodes "
+        "(lr 0.1, 1 epoch). Prints the table and draws each study (mean and the spread over "
+        "seeds) to <out>/sweep_<study>.png (needs matplotlib unless --no-plot).")
+    sweep.add_argument("--study", choices=["lr", "epochs", "hidden", "all"], default="all")
+    sweep.add_argument("--seeds", type=_positive_int, default=3,
+                       help="numpy.random.seed 0 .. N-1 per point (default: 3)")
+    sweep.add_argument("--limit", type=_positive_int,
+                       help="train on the first N training images (default: all 60000)")
+    sweep.add_argument("--test-limit", type=_positive_int,
+                       help="score on the first N test images (default: all 10000)")
+    sweep.add_argument("--init", choices=["documents", "book"], default="documents")
+    sweep.add_argument("--out", default="docs", help="folder for the pictures (default: docs)")
+    sweep.add_argument("--no-plot", action="store_true", help="print the table only")
+    sweep.add_argument("--data-dir", help="folder with mnist/ (searched before $CNN_CORE_DATA)")
 
     bench = commands.add_parser("bench", help="the benchmark table (see BENCHMARKS.md)",
                                 description="Run cnn_core's benchmark table.")
@@ -393,6 +413,105 @@ def cmd_compare(args):
     return EXIT_OK
 
 
+# The book's studies: the values tried (the book's own grids, a little wider) and the settings
+# held fixed while each varies.
+SWEEP_GRIDS = {
+    "lr": (0.01, 0.05, 0.1, 0.2, 0.3, 0.6, 0.9),
+    "epochs": (1, 2, 3, 4, 5, 6, 7),
+    "hidden": (5, 10, 25, 50, 100, 200),
+}
+SWEEP_FIXED = {"lr": "1 epoch, 200 hidden nodes", "epochs": "lr 0.1, 200 hidden nodes",
+               "hidden": "lr 0.1, 1 epoch"}
+SWEEP_LABELS = {"lr": "learning rate", "epochs": "epochs", "hidden": "hidden nodes"}
+
+
+def run_sweep(study, inputs, targets, test_inputs, test_labels, seeds=3, init="documents"):
+    """One of the book's studies ("lr", "epochs" or "hidden"): {value: [test accuracy per
+    seed]}, each network drawn after numpy.random.seed(seed) and trained with fit. The epochs
+    study trains one network per seed and scores it after each epoch."""
+    import cnn_core
+    results = {value: [] for value in SWEEP_GRIDS[study]}
+
+    def score(net):
+        return float(numpy.mean(numpy.argmax(net.predict(test_inputs), axis=1) == test_labels))
+
+    def network(hidden, lr, seed):
+        numpy.random.seed(seed)
+        return cnn_core.neuralNetwork(inputs.shape[1], hidden, targets.shape[1], lr, init=init)
+
+    for seed in range(seeds):
+        if study == "epochs":
+            net = network(200, 0.1, seed)
+            for epochs in SWEEP_GRIDS["epochs"]:
+                net.fit(inputs, targets)
+                results[epochs].append(score(net))
+            continue
+        for value in SWEEP_GRIDS[study]:
+            net = network(200, value, seed) if study == "lr" else network(value, 0.1, seed)
+            results[value].append(score(net.fit(inputs, targets)))
+    return results
+
+
+def plot_sweep(study, results, path, title):
+    """The accuracies of one study against its values: the mean over seeds with error bars of
+    one standard deviation, the band from the lowest to the highest seed. A small PNG."""
+    from .plotting import require_matplotlib
+    Figure, FigureCanvasAgg, _ = require_matplotlib()
+    values = numpy.array(list(results), dtype=float)
+    accuracies = numpy.array([results[v] for v in results])
+    mean, std = accuracies.mean(axis=1), accuracies.std(axis=1)
+    figure = Figure(figsize=(4.8, 3.2), dpi=80)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.fill_between(values, accuracies.min(axis=1), accuracies.max(axis=1), alpha=0.2,
+                    label="lowest to highest seed")
+    ax.errorbar(values, mean, yerr=std, marker="o", capsize=3, label="mean ± 1 std")
+    if study == "lr":
+        ax.set_xscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values], fontsize=7)
+    elif study == "hidden":
+        ax.set_xscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.set_xlabel(SWEEP_LABELS[study])
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right" if study != "lr" else "lower center")
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+def cmd_sweep(args):
+    studies = ["lr", "epochs", "hidden"] if args.study == "all" else [args.study]
+    out = Path(args.out)
+    if not args.no_plot:
+        from .plotting import require_matplotlib
+        require_matplotlib()                 # before any work
+        if not out.is_dir():
+            raise UsageError(f"--out {out}: no such folder; create it or choose another")
+    data = _load("mnist", args.data_dir, args.limit)
+    x_test, y_test = data.x_test[:args.test_limit], data.y_test[:args.test_limit]
+    print(f"the book's experiments on MNIST: {len(data.x_train)} training and {len(x_test)} test "
+          f"images, {_plural(args.seeds, 'seed')} per point (numpy.random.seed 0..{args.seeds - 1}), "
+          f"init {args.init}, trained with fit", flush=True)
+    for study in studies:
+        start = time.perf_counter()
+        results = run_sweep(study, data.x_train, data.t_train, x_test, y_test, args.seeds, args.init)
+        seconds = time.perf_counter() - start
+        print(f"accuracy against {SWEEP_LABELS[study]} ({SWEEP_FIXED[study]}; {seconds:.0f} s):")
+        print(f"  {SWEEP_LABELS[study]:>14}  {'mean':>7}  {'std':>6}  {'lowest':>7}  {'highest':>7}")
+        for value, accuracies in results.items():
+            a = numpy.array(accuracies)
+            print(f"  {value:>14g}  {a.mean():7.4f}  {a.std():6.4f}  {a.min():7.4f}  {a.max():7.4f}")
+        if not args.no_plot:
+            title = (f"MNIST, {SWEEP_FIXED[study]}\n{len(data.x_train)} training images, "
+                     f"{_plural(args.seeds, 'seed')}, init {args.init}")
+            path = plot_sweep(study, results, out / f"sweep_{study}.png", title)
+            print(f"  drew {path}", flush=True)
+    return EXIT_OK
+
+
 def cmd_bench(args):
     import importlib
     try:                                     # imported only when asked: it is the heaviest module
@@ -432,7 +551,8 @@ def cmd_backquery(args):
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "bench": cmd_bench, "backquery": cmd_backquery}
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench,
+            "backquery": cmd_backquery}
 
 
 def main(argv=None):

@@ -427,3 +427,30 @@ def test_scripts_run(tmp_path, data_dir):
                          capture_output=True, text=True, timeout=300, env=child_env())
     assert out.returncode == 0, out.stderr
     assert "rotated" in out.stdout
+
+
+# ------------------------------------------------------------------ 5. the book's experiments
+
+def test_sweep_command_prints_and_draws(tmp_path, data_dir, capsys):
+    require = __import__("conftest").require_matplotlib
+    require()
+    from cnn_core import cli
+    assert cli.main(["sweep", "--study", "hidden", "--seeds", "2", "--limit", "300",
+                     "--test-limit", "200", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy against hidden nodes" in out and "200" in out
+    picture = tmp_path / "sweep_hidden.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size < 100_000
+    assert cli.main(["sweep", "--study", "epochs", "--seeds", "1", "--limit", "100",
+                     "--test-limit", "100", "--no-plot"]) == 0
+    assert "accuracy against epochs" in capsys.readouterr().out
+
+
+def test_run_sweep_matches_separate_networks():
+    from cnn_core import cli
+    inputs, targets = samples(60, 784, 10)
+    labels = targets.argmax(axis=1)
+    by_epochs = cli.run_sweep("epochs", inputs, targets, inputs, labels, seeds=1)
+    numpy.random.seed(0)
+    net = cnn_core.neuralNetwork(784, 200, 10, 0.1).fit(inputs, targets, epochs=3)
+    assert by_epochs[3] == [float(numpy.mean(net.predict(inputs).argmax(axis=1) == labels))]
