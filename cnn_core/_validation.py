@@ -210,15 +210,19 @@ def real(value, name, low=None, high=None, low_open=False, high_open=False):
     return value
 
 
-def normal_sampler(seed):
-    """The normal(mean, std, size) to draw initial weights with: ``numpy.random.normal`` (the
-    global state, as the book) when `seed` is None, else ``numpy.random.default_rng(seed).normal``."""
-    if seed is None:
-        return numpy.random.normal
+def rng(seed):
+    """``numpy.random.default_rng(seed)`` for a seed (None, a non-negative int, a sequence of
+    them, or a Generator), with a message that says what a seed is when it is none."""
     if isinstance(seed, (bool, float, str)):
         raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
     try:
-        return numpy.random.default_rng(seed).normal
+        return numpy.random.default_rng(seed)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; "
                         f"got {seed!r} ({exc}).") from None
+
+
+def normal_sampler(seed):
+    """The normal(mean, std, size) to draw initial weights with: ``numpy.random.normal`` (the
+    global state, as the book) when `seed` is None, else ``rng(seed).normal``."""
+    return numpy.random.normal if seed is None else rng(seed).normal

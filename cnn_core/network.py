@@ -268,7 +268,7 @@ class Network:
             raise ValueError(f"verbose must be 0 (quiet) or 1 (a line per epoch); got {verbose!r}.")
         split = check.real(validation_split, "validation_split", low=0, high=1, high_open=True)
         weights = _sample_weights(sample_weight, class_weight, len(X), T, labels, self._classifier)
-        rng = _rng(seed) if shuffle or split else None
+        rng = check.rng(seed) if shuffle or split else None
         Wv = None
         if split:
             if validation_data is not None:
@@ -833,16 +833,6 @@ def _interrupted(seen, n_rows):
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
-
-
-def _rng(seed):
-    if isinstance(seed, (bool, float, str)):
-        raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
-    try:
-        return numpy.random.default_rng(seed)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; got "
-                        f"{seed!r} ({exc}).") from None
 
 
 def _make_optimizer(value):
