@@ -170,7 +170,9 @@ class neuralNetwork:
     hnodes = property(lambda self: self._hnodes, doc="Number of hidden nodes.")
     onodes = property(lambda self: self._onodes, doc="Number of output nodes.")
     dtype = property(lambda self: self._dtype, doc="numpy.float64 or numpy.float32.")
-    activation = property(lambda self: self._activation.name, doc="The hidden activation.")
+    activation = property(lambda self: "custom" if self._numpy_path else self._activation.name,
+                          doc='The hidden activation: "sigmoid", "relu", or "custom" once an '
+                              'activation_function the kernels lack is assigned.')
     init = property(lambda self: self._init,
                     doc='"documents" or "book": how the weights were drawn (None for a network '
                         'loaded or made from arrays).')
@@ -298,8 +300,35 @@ class neuralNetwork:
 
     def __repr__(self):
         return (f"neuralNetwork({self._inodes}, {self._hnodes}, {self._onodes}, {self._lr!r}, "
-                f"dtype=numpy.{self._dtype.name}, activation={self._activation.name!r}"
+                f"dtype=numpy.{self._dtype.name}, activation={self.activation!r}"
                 + (f", init={self._init!r}" if self._init not in (None, "documents") else "") + ")")
+
+    def _repr_html_(self):
+        """Jupyter's view: the shape, dtype, activation, initialisation and training so far."""
+        import html
+        function = self.activation_function
+        name = getattr(function, "__name__", None) or repr(function)
+        if self._numpy_path:
+            activation = f"{name} on both layers (assigned; NumPy path, slow)"
+        elif self._activation.name == "relu" and not self._functions:
+            activation = "relu (hidden), sigmoid (output)"
+        else:
+            activation = "sigmoid (scipy.special.expit) on both layers"
+        init = {"documents": "documents: wih ~ N(0, hnodes<sup>-1/2</sup>), who ~ N(0, onodes<sup>-1/2</sup>)",
+                "book": "book: wih ~ N(0, inodes<sup>-1/2</sup>), who ~ N(0, hnodes<sup>-1/2</sup>)",
+                None: "weights from a file or arrays"}[self._init]
+        with self._lock:
+            samples = int(self._state[1])
+        rows = [("shape", f"{self._inodes}-{self._hnodes}-{self._onodes} (input-hidden-output)"),
+                ("weights", f"wih {self._hnodes}&times;{self._inodes}, who {self._onodes}&times;"
+                            f"{self._hnodes}, {self._dtype.name}"),
+                ("learning rate", html.escape(repr(self._lr))),
+                ("activation", html.escape(activation)),
+                ("init", init),
+                ("trained", f"{samples:,} sample{'s' if samples != 1 else ''}")]
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
+                       for k, v in rows)
+        return (f"<div><b>cnn_core.neuralNetwork</b><table>{body}</table></div>")
 
     # ---------------------------------------------------------------- the book's methods
 
@@ -877,15 +906,54 @@ def _rescaled(v):
 
 
 def _progress_bar(progress, total):
-    """fit's progress=: True shows a bar (tqdm.auto: a widget in Jupyter), None/False nothing,
-    a callable is called as progress(epoch, done_in_epoch, N). The bar, or None."""
+    """fit's progress=: True shows a bar, None/False nothing, a callable is called as
+    progress(epoch, done_in_epoch, N). The bar (``bar(done)``, ``bar.close()``), or None.
+
+    In a Jupyter kernel the bar is tqdm's widget (tqdm.notebook; needs ipywidgets, as
+    ``pip install "cnn_core[notebook]"`` installs), else tqdm's text bar in the cell; elsewhere
+    cnn_core's terminal bar (tqdm where installed, else a counter; nothing when stderr is not a
+    terminal)."""
     if progress is True:
+        bar = _jupyter_bar(total)
+        if bar is not None:
+            return bar
         from ._progress import Progress
         return Progress("fit", total)
     if progress is None or progress is False or callable(progress):
         return None
     raise TypeError(f"progress must be True (a progress bar), None/False or a callable "
                     f"progress(epoch, samples_done, n_samples); got {progress!r}.")
+
+
+class _TqdmBar:
+    def __init__(self, bar):
+        self.bar = bar
+
+    def __call__(self, done):
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+
+
+def _jupyter_bar(total):
+    """A tqdm bar for a Jupyter kernel (widget with ipywidgets, else text), or None elsewhere
+    or without tqdm. (cnn_core's terminal bar shows nothing there: a kernel's stderr is not a
+    terminal.)"""
+    import sys
+    shell = sys.modules.get("IPython")
+    try:
+        if shell is None or "ipykernel" not in sys.modules or shell.get_ipython() is None:
+            return None
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+        except ImportError:
+            from tqdm.std import tqdm
+    except (ImportError, AttributeError):
+        return None
+    return _TqdmBar(tqdm(total=total, desc="fit", unit=" samples", unit_scale=True,
+                         file=sys.stderr, mininterval=0.2))
 
 
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly

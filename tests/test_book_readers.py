@@ -454,3 +454,29 @@ def test_run_sweep_matches_separate_networks():
     numpy.random.seed(0)
     net = cnn_core.neuralNetwork(784, 200, 10, 0.1).fit(inputs, targets, epochs=3)
     assert by_epochs[3] == [float(numpy.mean(net.predict(inputs).argmax(axis=1) == labels))]
+
+
+# ------------------------------------------------------------------ 6. the notebook experience
+
+def test_html_repr_says_shape_dtype_activation_init_and_training():
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0, init="book", dtype=numpy.float32)
+    net.fit(*samples(12))
+    page = net._repr_html_()
+    for text in ("4-8-3", "float32", "sigmoid", "book", "12 samples", "0.3"):
+        assert text in page, text
+    with pytest.warns(cnn_core.book.SlowPathWarning):
+        net.activation_function = scaled_tanh
+    assert "scaled_tanh" in net._repr_html_() and "custom" in repr(net)
+
+
+def test_fit_progress_true_and_callable(capsys):
+    net = cnn_core.neuralNetwork(4, 8, 3, 0.3, seed=0)
+    inputs, targets = samples(50)
+    net.fit(inputs, targets, epochs=2, progress=True)     # a bar on a terminal; here nothing breaks
+    seen = []
+    net.fit(inputs, targets, epochs=2, progress=lambda e, d, n: seen.append((e, d, n)))
+    assert seen[-1] == (1, 50, 50)
+    net.fit(inputs, targets, progress=False)
+    with pytest.raises(TypeError, match="progress"):
+        net.fit(inputs, targets, progress="yes")
+    assert net._state[1] == 250
