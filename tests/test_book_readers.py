@@ -128,6 +128,8 @@ def test_non_finite_values_written_in_place_raise_divergence():
         net.train(X, T)
     with pytest.raises(cnn_core.DivergenceError):
         net.query(X)
+    with pytest.raises(cnn_core.DivergenceError):
+        net.fit(*samples())
     with pytest.raises(ValueError, match="in place"):
         net.who += numpy.nan
     net.wih = numpy.zeros((8, 4))                # finite again: trains
