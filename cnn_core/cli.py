@@ -551,8 +551,8 @@ def cmd_backquery(args):
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench,
-            "backquery": cmd_backquery}
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "bench": cmd_bench, "backquery": cmd_backquery,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None):
