@@ -256,7 +256,8 @@ def env_case(rng, log, count):
         try:
             result = subprocess.run([sys.executable, "-c", _ENV_SCRIPT,
                                      *map(str, (n_in, n_hidden, n_out, n_threads, rows, seed))],
-                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=env)
+                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=env,
+                                    cwd=tempfile.gettempdir())    # not a source tree's cnn_core
         except subprocess.TimeoutExpired:
             raise Finding(f"training under {setting[0]}={setting[1]} with n_threads={n_threads} hung")
         if result.returncode != 0:

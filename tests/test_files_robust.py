@@ -14,16 +14,17 @@ import numpy
 import pytest
 
 import cnn_core
+from conftest import NEUTRAL_CWD, child_env
 from cnn_core import FileError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_python(code, timeout=60):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")]))
+    env = child_env(HERE)
     try:
         result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                                text=True, timeout=timeout, env=env)
+                                text=True, timeout=timeout, env=env, cwd=NEUTRAL_CWD)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the child hung (no exit within {timeout} s)")
     assert result.returncode == 0, f"exit {result.returncode}:\n{result.stdout}\n{result.stderr}"

@@ -15,6 +15,7 @@ import numpy
 import pytest
 
 import cnn_core
+from conftest import NEUTRAL_CWD, child_env
 from cnn_core import _npzfile, optimizers, reference
 from cnn_core.layers import Dense
 
@@ -26,11 +27,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def run_python(code, timeout=120, env=None):
     """Run `code` in a new interpreter (tests/ importable); its CompletedProcess. A crash or a
     hang fails the calling test, not the test run."""
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")]))
-    environment.update(env or {})
+    environment = child_env(HERE, **(env or {}))
     try:
         result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                                text=True, timeout=timeout, env=environment)
+                                text=True, timeout=timeout, env=environment,
+                                cwd=NEUTRAL_CWD)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the child hung (no exit within {timeout} s); output so far:\n{exc.stdout}\n{exc.stderr}")
     assert result.returncode == 0, (f"the child exited with {result.returncode}:\n"

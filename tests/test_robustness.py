@@ -12,11 +12,13 @@ import cnn_core
 from cnn_core import book
 from cnn_core._dispatch import kernels
 
+from conftest import NEUTRAL_CWD, child_env
+
 
 def _run(code, timeout=60):
     """Run `code` in a fresh interpreter; its stdout (the test fails on a non-zero exit)."""
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=timeout)
+                            text=True, timeout=timeout, env=child_env(), cwd=NEUTRAL_CWD)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
