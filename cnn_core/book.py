@@ -1115,6 +1115,8 @@ def read_file(source):
                        if "samples_trained" in fields else 0)
             if samples < 0:
                 raise ValueError(f"samples_trained must be >= 0; got {samples}")
+        except _npzfile.FileError:
+            raise                       # already says which file (never wrapped twice)
         except (TypeError, ValueError) as exc:
             f.fail(exc)
         weights = f.read(("wih", "who"), expect={"wih": ((hnodes, inodes), None),

@@ -107,3 +107,13 @@ def test_a_header_declaring_a_huge_array_is_refused_without_allocating(tmp_path)
     with pytest.raises(ValueError, match=r"huge\.npz: not a valid cnn_core network file: wih is truncated "
                                          r"or corrupted: its header declares 80000000000000 bytes"):
         cnn_core.neuralNetwork.load(tmp_path / "huge.npz")
+
+
+def test_a_bad_field_is_reported_once_as_a_file_error(tmp_path):
+    """inodes = 2.5 used to say "not a valid cnn_core network file: ..." twice over."""
+    net = cnn_core.neuralNetwork(4, 2, 3, 0.1)
+    numpy.savez(tmp_path / "half.npz", **{**good_fields(net), "inodes": 2.5})
+    with pytest.raises(cnn_core.FileError) as info:
+        cnn_core.neuralNetwork.load(tmp_path / "half.npz")
+    assert str(info.value).count("not a valid") == 1, str(info.value)
+    assert "inodes must be a single integer" in str(info.value)
