@@ -117,16 +117,7 @@ class neuralNetwork:
         activation = activations.get(activation, HIDDEN_ACTIVATIONS).name
         init = check.choice(init, "init", INITS)
         n_threads = check.n_threads(n_threads)
-        if seed is None:
-            normal = numpy.random.normal
-        else:
-            if isinstance(seed, (bool, float, str)):
-                raise TypeError(f"seed must be None, an int or a numpy Generator; got {seed!r}.")
-            try:
-                normal = numpy.random.default_rng(seed).normal
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"seed must be None, a non-negative int or a numpy Generator; "
-                                f"got {seed!r} ({exc}).") from None
+        normal = check.normal_sampler(seed)     # numpy.random.normal (the book) for None
         # the book's draws, in the book's order: wih first, then who
         wih_std, who_std = init_scales(init, inodes, hnodes, onodes)
         wih = normal(0.0, wih_std, (hnodes, inodes))
@@ -421,7 +412,7 @@ class neuralNetwork:
             progress = None
         # the order of each epoch is made when training reaches it (a whole run's order would
         # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
-        rng = numpy.random.default_rng(seed) if shuffle else None
+        rng = check.rng(seed) if shuffle else None
         threads = self._thread_plan("fit")
         if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
             scratch = [_aligned_zeros(shape, self._dtype)
@@ -565,7 +556,7 @@ class neuralNetwork:
         T = self._targets(targets, len(X))
         epochs = check.positive_int(epochs, "epochs")
         N = len(X)
-        rng = numpy.random.default_rng(seed) if shuffle else None
+        rng = check.rng(seed) if shuffle else None
         bar = _progress_bar(progress, N * epochs)
         report = bar if bar is not None else progress
         try:
