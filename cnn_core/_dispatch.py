@@ -41,6 +41,9 @@ def _command_line():
     if "-m" in argv and argv[argv.index("-m") + 1:argv.index("-m") + 2] in (["cnn_core"],
                                                                             ["cnn_core.__main__"]):
         return "python -m cnn_core"
+    if not hasattr(sys, "orig_argv") and sys.argv[:1] == ["-m"]:
+        # Python 3.9 has no sys.orig_argv; sys.argv[0] is "-m" while a -m module is located
+        return "python -m cnn_core"
     if sys.argv and os.path.basename(sys.argv[0]) in ("cnn-core", "cnn-core.exe"):
         return "cnn-core"
     return None
