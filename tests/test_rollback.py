@@ -10,7 +10,7 @@ def make(state):
 
     def replay(step):
         replayed.append(step)
-        state += step
+        state[...] += step
 
     return Rollback(lambda: state.copy(), lambda saved: numpy.copyto(state, saved), replay), replayed
 
@@ -20,7 +20,7 @@ def test_back_restores_the_snapshot_then_replays_the_steps_before_the_failure():
     rollback, replayed = make(state)
     rollback.save()
     for step in (numpy.full(3, 1.0), numpy.full(3, 2.0), numpy.full(3, 4.0)):
-        state += step
+        state[...] += step
         rollback.trained(step)
     state[:] = numpy.inf                     # the failing step
     rollback.back(keep=2)
