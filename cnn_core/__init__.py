@@ -18,8 +18,8 @@ Deep networks (biases, ReLU/tanh/sigmoid/softmax, cross-entropy, mini-batches, o
 from . import reference
 from ._dispatch import isa as _isa
 from ._dispatch import MAX_THREADS, show_config
-from ._npzfile import FileError
-from .book import DivergenceError, FitInterrupted, neuralNetwork
+from .errors import DivergenceError, FileError, FitInterrupted
+from .book import neuralNetwork
 from . import layers, optimizers
 from .network import Network
 

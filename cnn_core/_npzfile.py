@@ -26,6 +26,8 @@ import zipfile
 
 import numpy
 
+from .errors import FileError
+
 __all__ = ["NpzReader", "write_npz", "write_file", "write_config_file", "read_config", "FileError",
            "source_name", "field", "reduce", "restore"]
 
@@ -36,10 +38,6 @@ _DEFLATE_MAX_RATIO = 1040
 # members whose shape the caller does not fix (names, versions, JSON texts) are at most this big
 _UNSHAPED_LIMIT = 1 << 26
 _CHUNK = 1 << 22
-
-
-class FileError(ValueError):
-    """A file that is not what it should be; the message names the file and the problem."""
 
 
 def source_name(source):

@@ -18,6 +18,8 @@ import scipy.special
 from . import _interrupts, _npzfile
 from . import _validation as check
 from . import activations
+from .errors import DivergenceError, FitInterrupted, SlowPathWarning
+from . import errors
 from ._dispatch import default_threads, kernels
 
 __all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted", "SlowPathWarning"]
@@ -53,25 +55,6 @@ FIT_CHUNK_WORK = 1 << 25
 FIT_BLOCK = 32
 FIT_BLOCK_MIN_WEIGHTS = 4096
 PREDICT_CHUNK_ROWS = 4096
-
-
-class DivergenceError(ValueError):
-    """Training produced non-finite values (the learning rate is too large or the inputs are
-    not scaled). The network keeps the last finite weights."""
-
-
-class SlowPathWarning(UserWarning):
-    """A network was given an activation_function that the kernels do not have: it runs on a
-    NumPy path (the book's class's code), many times slower."""
-
-
-class FitInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``fit``: the network holds the training of exactly ``samples_seen`` samples
-    (counted over all epochs of that call)."""
-
-    def __init__(self, message, samples_seen):
-        super().__init__(message)
-        self.samples_seen = samples_seen
 
 
 class neuralNetwork:
@@ -440,8 +423,7 @@ class neuralNetwork:
                     self._fit_pieces(N, epochs, rng, train, progress, interrupts)
             except KeyboardInterrupt:
                 seen = int(self._state[1]) - start
-                raise FitInterrupted(f"fit interrupted after {seen} samples; the network holds the "
-                                     f"training of exactly those samples.", seen) from None
+                raise errors.fit_interrupted(seen) from None
             finally:
                 self._buffers.forget_bounds()       # train()'s bounds (the weights changed)
                 if bar is not None:
@@ -466,11 +448,9 @@ class neuralNetwork:
                     done = numpy.concatenate(since)[:failed_at // N * N - saved_at]
                     self._rewind(saved, train, [done] if len(done) else [])
             if failed_at is not None:
-                raise DivergenceError(
-                    f"Training diverged at epoch {failed_at // N + 1} (non-finite values "
-                    f"at its sample {failed_at % N}); the network keeps its weights from "
-                    f"the start of that epoch. Try a smaller learning rate (now "
-                    f"{self._lr}) or inputs scaled to about [0, 1].")
+                raise errors.diverged_in_fit(failed_at // N + 1,
+                                             f"non-finite values at its sample {failed_at % N}",
+                                             "its weights from the start of that epoch", self._lr)
             interrupts.check()
             if progress is not None:
                 with interrupts.paused():
@@ -524,7 +504,7 @@ class neuralNetwork:
         with numpy.errstate(over="ignore", invalid="ignore"):
             hidden_outputs, final_outputs = self._forward_numpy(inputs)
             if not numpy.isfinite(final_outputs).all():
-                raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+                raise errors.diverged_step(self._lr)
             output_errors = targets - final_outputs
             hidden_errors = numpy.dot(self._who.T, output_errors)
             who = self._who + self._lr * numpy.dot(
@@ -532,7 +512,7 @@ class neuralNetwork:
             wih = self._wih + self._lr * numpy.dot(
                 hidden_errors * hidden_outputs * (1.0 - hidden_outputs), inputs.T)
         if not (numpy.isfinite(who).all() and numpy.isfinite(wih).all()):
-            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
+            raise errors.diverged_update(self._lr)
         numpy.copyto(self._who, who)
         numpy.copyto(self._wih, wih)
 
@@ -717,9 +697,9 @@ class neuralNetwork:
             window.seconds += time.perf_counter() - began
         window.left -= 1
         if status == 0:
-            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+            raise errors.diverged_step(self._lr)
         if status == 2:
-            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
+            raise errors.diverged_update(self._lr)
         return True
 
     def _flush(self):
@@ -742,11 +722,11 @@ class neuralNetwork:
                                       numpy.empty((N, H), self._dtype), numpy.empty((N, O), self._dtype),
                                       numpy.empty((N, O), self._dtype), numpy.empty((N, H), self._dtype))
         if not ok:
-            raise DivergenceError(_DIVERGED_STEP.format(lr=self._lr))
+            raise errors.diverged_step(self._lr)
         if not self._weights_finite():
             numpy.copyto(self._wih, wih)
             numpy.copyto(self._who, who)
-            raise DivergenceError(_DIVERGED_UPDATE.format(lr=self._lr))
+            raise errors.diverged_update(self._lr)
 
     def _predict(self, X):
         self._flush()
@@ -951,16 +931,6 @@ def _jupyter_bar(total):
 _NOT_FAST = ("cnn_core internal error: {call} refused a checked sample (a contiguous finite array "
              "of the network's dtype); please report it.")
 
-_DIVERGED_UPDATE = ("train: the update would make weights non-finite (too large for the network's "
-                    "dtype), so it was not made: the network keeps its weights from before this "
-                    "call. Try a smaller learning rate (now {lr}) or inputs scaled to about "
-                    "[0, 1].")
-
-_DIVERGED_STEP = ("train: the forward pass gave non-finite values, so no update was made: the "
-                  "inputs are too large or the weights are no longer finite (training diverged). "
-                  "Try a smaller learning rate (now {lr}) or inputs scaled to about [0, 1].")
-
-
 class _FixedThreads:
     """The thread count the user chose."""
 
@@ -1075,8 +1045,7 @@ def _aligned_copy(array, dtype):
 
 def _checked(out, ok):
     if not ok:
-        raise DivergenceError("query: the network's values are not finite, because its weights are "
-                              "not (training diverged) or the inputs are too large.")
+        raise errors.not_finite("query", "weights")
     return out
 
 

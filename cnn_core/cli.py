@@ -24,7 +24,7 @@ import numpy
 from . import _validation, datasets
 from ._dispatch import MAX_THREADS, default_threads
 from ._progress import Progress as _Progress
-from .book import DivergenceError
+from .errors import DivergenceError
 from .plotting import PlottingUnavailable
 
 __all__ = ["main"]

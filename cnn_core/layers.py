@@ -15,7 +15,7 @@ from . import _validation as check
 from . import activations
 from ._dispatch import kernels as _compiled
 from ._interrupts import StepLock, fork_safe
-from .book import DivergenceError
+from .errors import DivergenceError
 
 __all__ = ["Dense", "INITS"]
 

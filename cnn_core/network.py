@@ -32,7 +32,8 @@ from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
 from . import _interrupts, _npzfile
-from .book import DivergenceError, FitInterrupted
+from . import errors
+from .errors import DivergenceError
 from .layers import Dense
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
@@ -350,11 +351,10 @@ class Network:
                             interrupts.check()
                         self._lock.let_waiting_in()
                     if failure is not None:
-                        raise DivergenceError(
-                            f"Training diverged at epoch {epoch + 1} (non-finite {failure} at batch "
-                            f"{failed + 1} of {-(-N // B)}); the network keeps its last finite "
-                            f"parameters, from before that batch. Try a smaller learning rate "
-                            f"(now {self._optimizer.lr:g}) or inputs scaled to about [0, 1].")
+                        raise errors.diverged_in_fit(
+                            epoch + 1, f"non-finite {failure} at batch {failed + 1} of {-(-N // B)}",
+                            "its last finite parameters, from before that batch",
+                            f"{self._optimizer.lr:g}")
                     logs = {"loss": loss_sum / N,
                             "accuracy": correct / N if self._classifier else float("nan"),
                             "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
@@ -370,8 +370,7 @@ class Network:
                                 f"validation data is not finite (the parameters have grown to "
                                 f"{largest:.3g}, or the validation inputs are too large); the "
                                 f"network keeps its parameters from the end of that epoch, which "
-                                f"are finite. Try a smaller learning rate (now "
-                                f"{self._optimizer.lr:g}) or inputs scaled to about [0, 1].") from None
+                                f"are finite. {errors.advice(f'{self._optimizer.lr:g}')}") from None
                         except BaseException:
                             # a signal's handler raised while scoring (Ctrl-C, SystemExit): the
                             # epoch is trained, so it goes into the history (unscored) first
@@ -392,7 +391,7 @@ class Network:
                         if halt:
                             break
         except KeyboardInterrupt:
-            raise _interrupted(seen, N) from None
+            raise errors.fit_interrupted(seen, N) from None
         finally:
             if report is not None:
                 report.close()
@@ -557,8 +556,7 @@ class Network:
                     finite &= ok
                 out[a:a + len(h)] = h
         if not finite:
-            raise DivergenceError("predict: the network's values are not finite, because its "
-                                  "parameters are not (training diverged) or the inputs are too large.")
+            raise errors.not_finite("predict", "parameters")
         return out
 
     def loss(self, X, T):
@@ -595,8 +593,7 @@ class Network:
             if between is not None:
                 between()
             if not finite:
-                raise DivergenceError("the network's values are not finite, because its parameters "
-                                      "are not (training diverged) or the inputs are too large.")
+                raise errors.not_finite("", "parameters")
             total += loss
             correct += right
         return total, correct
@@ -821,15 +818,6 @@ class Network:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-def _interrupted(seen, n_rows):
-    """The FitInterrupted of a fit stopped after `seen` samples of data with `n_rows` rows."""
-    epochs, rest = divmod(seen, n_rows)
-    where = (f"{epochs} whole epoch{'s' if epochs != 1 else ''}" +
-             (f" and {rest} samples of the next" if rest else ""))
-    return FitInterrupted(f"fit interrupted after {seen} samples ({where}); the network holds the "
-                          f"training of exactly those samples, in whole batches.", seen)
-
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
