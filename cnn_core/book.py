@@ -7,7 +7,6 @@ without the GIL. The update of ``wih`` made by a training step is left pending a
 the same pass over ``wih`` as the next sample's forward product (see ``_kernels.pyx``); anything
 that reads ``wih`` applies it first, so the pending update is never visible from outside.
 """
-import os
 import threading
 import time
 import warnings
@@ -20,7 +19,8 @@ from . import _validation as check
 from . import activations
 from .errors import DivergenceError, FitInterrupted, SlowPathWarning
 from . import errors
-from ._dispatch import default_threads, kernels
+from . import _threads, _tuning
+from ._dispatch import kernels
 
 __all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted", "SlowPathWarning"]
 
@@ -43,18 +43,6 @@ FORMAT_VERSION = 1
 _OPTIONAL_FIELDS = ("n_threads", "samples_trained")
 _FILE_WHAT = "cnn_core network file"
 
-# Networks with fewer weights in wih than this train on one thread when n_threads is not given:
-# below it, waking a second thread for every sample costs more than it saves (benchmarks/).
-AUTO_THREADS_MIN_WEIGHTS = 50_000
-# fit() hands the kernel this many multiply-adds at a time, so that Ctrl-C and progress reports
-# are seen every few milliseconds.
-FIT_CHUNK_WORK = 1 << 25
-# fit() trains in blocks of this many samples (see _book.pxi) when wih has at least
-# FIT_BLOCK_MIN_WEIGHTS weights; smaller networks train one sample at a time, which is faster
-# for them (benchmarks/).
-FIT_BLOCK = 32
-FIT_BLOCK_MIN_WEIGHTS = 4096
-PREDICT_CHUNK_ROWS = 4096
 
 
 class neuralNetwork:
@@ -115,8 +103,8 @@ class neuralNetwork:
         self._dtype = dtype
         self._activation = activations.get(activation, HIDDEN_ACTIVATIONS)
         self._n_threads = n_threads
-        self._auto_threads = {}         # per kind of work ("fit", "call"): an _AdaptiveThreads
-        self._call_window = _CallWindow()
+        self._auto_threads = {}         # per kind of work ("fit", "call"): its automatic plan
+        self._call_window = _threads.CallWindow()
         self._wih = _aligned_copy(wih, dtype)
         self._who = _aligned_copy(who, dtype)
         # scratch of the per-sample kernels (layout: _kernels.book_work_size)
@@ -172,7 +160,14 @@ class neuralNetwork:
         value = check.n_threads(value)
         with self._training, self._lock:
             self._n_threads = value
-            self._call_window = _CallWindow()       # the next train() call takes the new count
+            self._call_window = _threads.CallWindow()       # the next train() call takes the new count
+
+    @property
+    def fit_threads(self):
+        """The thread counts ``fit`` runs on: ``(n,)`` when ``n_threads`` or
+        ``CNN_CORE_NUM_THREADS`` fixes it, else those the automatic choice measures as it trains
+        and chooses between (``(2, 1)`` for networks large enough to gain, else ``(1,)``)."""
+        return tuple(self._thread_plan("fit").candidates)
 
     @property
     def activation_function(self):
@@ -397,9 +392,9 @@ class neuralNetwork:
         # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
         rng = check.rng(seed) if shuffle else None
         threads = self._thread_plan("fit")
-        if self._hnodes * self._inodes >= FIT_BLOCK_MIN_WEIGHTS:
+        if self._hnodes * self._inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS:
             scratch = [_aligned_zeros(shape, self._dtype)
-                       for shape in kernels.book_block_buffers(FIT_BLOCK, self._inodes, self._hnodes)]
+                       for shape in kernels.book_block_buffers(_tuning.FIT_BLOCK, self._inodes, self._hnodes)]
 
             def kernel(rows, n_threads):
                 return kernels.book_fit(self._wih, self._who, X, T, rows, self._lr,
@@ -667,24 +662,22 @@ class neuralNetwork:
                              f"target row per input row.")
         return T
 
+    @property
+    def fit_threads(self):
+        """The thread counts ``fit`` runs on: ``(n,)`` when ``n_threads`` or
+        ``CNN_CORE_NUM_THREADS`` fixes it, else the counts the automatic choice measures and
+        chooses among as it trains (``(2, 1)`` for networks large enough to gain, else ``(1,)``)."""
+        return tuple(self._thread_plan("fit").candidates)
+
     def _thread_plan(self, kind):
-        """Threads for fit() (kind "fit") or for one-sample train() calls (kind "call"):
-        n_threads, else CNN_CORE_NUM_THREADS, else automatic: networks with
-        AUTO_THREADS_MIN_WEIGHTS weights in wih try two threads and one (when two cores are
-        there) and keep the faster, see _AdaptiveThreads, one per kind of work."""
-        n = self._n_threads or default_threads()
-        if n is not None:
-            return _FixedThreads(n)
-        if kind not in self._auto_threads:      # kept across calls: what it learnt holds
-            big = self._hnodes * self._inodes >= AUTO_THREADS_MIN_WEIGHTS
-            most = min(2, _USABLE_CORES, kernels.openmp_max_threads()) if big else 1
-            self._auto_threads[kind] = _AdaptiveThreads((most, 1) if most > 1 else (1,))
-        return self._auto_threads[kind]
+        """The thread plan (cnn_core._threads) for fit() (kind "fit") or for one-sample train()
+        calls (kind "call")."""
+        return _threads.plan(self._n_threads, self._hnodes * self._inodes, self._auto_threads, kind)
 
     def _train_one(self, x, t):
         """One sample x (I,), t (O,), if they are finite contiguous arrays of our dtype (else
         False, nothing done): the pending-update kernel, on the thread count of the current
-        window of calls (see _CallWindow). True when trained."""
+        window of calls (see _threads.CallWindow). True when trained."""
         window = self._call_window
         if window.left == 0:
             n_threads = window.renew(self._thread_plan("call"))
@@ -732,7 +725,7 @@ class neuralNetwork:
         self._flush()
         N = len(X)
         out = numpy.empty((N, self._onodes), self._dtype)
-        rows = min(N, PREDICT_CHUNK_ROWS)
+        rows = min(N, _tuning.EVAL_CHUNK_ROWS)
         hidden = numpy.empty((rows, self._hnodes), self._dtype)
         ok = True
         for begin in range(0, N, rows):
@@ -743,7 +736,8 @@ class neuralNetwork:
 
     def _samples_per_call(self):
         """Samples per kernel call in fit: a few milliseconds of work, whole blocks."""
-        return max(1, FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes)) // FIT_BLOCK) * FIT_BLOCK
+        return max(1, _tuning.FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes))
+                   // _tuning.FIT_BLOCK) * _tuning.FIT_BLOCK
 
     def _weights_finite(self):
         """Whether the weights, with the pending update applied, are all finite."""
@@ -930,98 +924,6 @@ def _jupyter_bar(total):
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
 _NOT_FAST = ("cnn_core internal error: {call} refused a checked sample (a contiguous finite array "
              "of the network's dtype); please report it.")
-
-class _FixedThreads:
-    """The thread count the user chose."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def next(self):
-        return self.n
-
-    def record(self, n, samples, seconds):
-        pass
-
-
-class _CallWindow:
-    """One-sample train() calls run in windows of SIZE calls on one thread count: a window
-    takes its count from the thread plan, and reports its kernel time to it when it ends."""
-
-    SIZE = 64
-
-    def __init__(self):
-        self.n_threads = None
-        self.left = 0               # calls left in this window (0: take a count first)
-        self.timed = False          # only a plan with a choice to make needs the times
-        self.seconds = 0.0
-
-    def renew(self, plan):
-        """Close this window (timed over SIZE calls) and open the next; its thread count."""
-        if self.timed:
-            plan.record(self.n_threads, self.SIZE, self.seconds)
-        self.n_threads = plan.next()
-        self.timed = len(getattr(plan, "candidates", ())) > 1
-        self.left, self.seconds = self.SIZE, 0.0
-        return self.n_threads
-
-
-class _AdaptiveThreads:
-    """The thread count for each chunk of fit() (or window of train() calls) when the user did
-    not choose one. Results do not depend on it, so each candidate is measured on the way and
-    the faster kept, trying the other again after 2, 4, 8, ... chunks, then every PROBE_EVERY:
-    on a machine busy with other work (another process, BLAS threads still spinning after a
-    product), two threads that wait for each other at every sample can be many times slower
-    than one, and a choice made in such a moment is soon revisited."""
-
-    PROBE_EVERY = 32
-
-    def __init__(self, candidates):
-        self.candidates = candidates
-        self.rate = {}              # samples/s per thread count, recent chunks averaged
-        self.started = set()        # the first chunk on a thread count includes its start-up
-        self.chunks = 0
-        self.gap = 1                # chunks between probes, doubling up to PROBE_EVERY
-        self.probe_at = None
-        self.last = None            # the count of the last chunk recorded
-
-    def next(self):
-        self.chunks += 1
-        untried = [n for n in self.candidates if n not in self.rate]
-        if untried:
-            return untried[0]
-        best = max(self.candidates, key=self.rate.get)
-        if len(self.candidates) == 1:
-            return best
-        if self.probe_at is None or self.chunks >= self.probe_at:
-            if self.probe_at is not None:
-                best = next(n for n in self.candidates if n != best)
-            self.gap = min(2 * self.gap, self.PROBE_EVERY)
-            self.probe_at = self.chunks + self.gap
-        return best
-
-    def record(self, n, samples, seconds):
-        if n not in self.started:
-            self.started.add(n)
-            return
-        rate = samples / max(seconds, 1e-9)
-        # a run of chunks on one count is averaged; a probe replaces what is known of its count,
-        # which may be from a busier moment long ago
-        fresh = n not in self.rate or n != self.last
-        self.rate[n] = rate if fresh else 0.5 * (self.rate[n] + rate)
-        self.last = n
-
-
-def _usable_cores():
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:                      # not on Linux
-        return os.cpu_count() or 1
-
-
-_USABLE_CORES = _usable_cores()
-
 
 def _aligned_zeros(shape, dtype, align=64):
     """Zeros of `shape` whose data starts on an `align`-byte boundary (a cache line). The

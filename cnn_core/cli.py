@@ -279,11 +279,11 @@ def _plural(count, noun):
 def _backend_text(net):
     import cnn_core
     if isinstance(net, cnn_core.neuralNetwork):
-        plan = net._thread_plan("fit")
-        if hasattr(plan, "candidates") and len(plan.candidates) > 1:
-            return (f"{cnn_core._isa} kernels, {' or '.join(map(str, sorted(plan.candidates)))} "
+        candidates = net.fit_threads
+        if len(candidates) > 1:
+            return (f"{cnn_core._isa} kernels, {' or '.join(map(str, sorted(candidates)))} "
                     f"threads, whichever is faster")
-        threads = plan.next()
+        threads = candidates[0]
         return f"{cnn_core._isa} kernels, {threads} thread{'s' if threads > 1 else ''}"
     return "the NumPy version, its BLAS chooses the threads"
 

@@ -31,7 +31,7 @@ from . import activations
 from . import optimizers as _optimizers
 from . import reference
 from ._dispatch import kernels as _compiled
-from . import _interrupts, _npzfile
+from . import _interrupts, _npzfile, _tuning
 from . import errors
 from .errors import DivergenceError
 from .layers import Dense
@@ -40,11 +40,6 @@ __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
 
 FILE_KIND = "cnn_core.Network"
 FORMAT_VERSION = 1
-# predict, loss and accuracy go through the layers this many rows at a time
-EVAL_CHUNK_ROWS = 4096
-# per-sample SGD hands the kernel about this many multiply-adds at a time (a few milliseconds),
-# so that Ctrl-C is seen between calls
-FIT_CHUNK_WORK = 1 << 25
 # what a training step found not finite, by the kernels' codes (sgd_train_samples)
 STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
 FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
@@ -159,7 +154,7 @@ class Network:
         self.history = _new_history()
         self._xb = self._tb = self._wb = None   # row-gathering buffers of shuffled fit
         # samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds
-        self._per_call = max(1, FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
+        self._per_call = max(1, _tuning.FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
         self._claim(layers)
 
     # ---------------------------------------------------------------- description
@@ -549,8 +544,8 @@ class Network:
         with self._lock, _quiet():
             out = numpy.empty((len(X), self.n_out), self._dtype)
             finite = True
-            for a in range(0, len(X), EVAL_CHUNK_ROWS):
-                h = X[a:a + EVAL_CHUNK_ROWS]
+            for a in range(0, len(X), _tuning.EVAL_CHUNK_ROWS):
+                h = X[a:a + _tuning.EVAL_CHUNK_ROWS]
                 for layer in self._layers:
                     h, ok = layer._forward(self._K, h)
                     finite &= ok
@@ -585,11 +580,11 @@ class Network:
         """(summed loss, correct rows) over X, T (rows weighted by `weights`, or not) in chunks,
         through the training path; calls `between()` after each chunk when given."""
         total, correct = 0.0, 0
-        for a in range(0, len(X), EVAL_CHUNK_ROWS):
+        for a in range(0, len(X), _tuning.EVAL_CHUNK_ROWS):
             with self._lock:
                 loss, right, finite = self._forward_loss(
-                    X[a:a + EVAL_CHUNK_ROWS], T[a:a + EVAL_CHUNK_ROWS],
-                    None if weights is None else weights[a:a + EVAL_CHUNK_ROWS])
+                    X[a:a + _tuning.EVAL_CHUNK_ROWS], T[a:a + _tuning.EVAL_CHUNK_ROWS],
+                    None if weights is None else weights[a:a + _tuning.EVAL_CHUNK_ROWS])
             if between is not None:
                 between()
             if not finite:

@@ -115,8 +115,8 @@ def test_ctrl_c_stops_fit_quickly_at_a_sample_boundary(activation):
 
 
 def test_adaptive_threads_keep_the_faster_count_and_probe_the_other():
-    from cnn_core.book import _AdaptiveThreads
-    plan = _AdaptiveThreads((2, 1))
+    from cnn_core._threads import AdaptiveThreads
+    plan = AdaptiveThreads((2, 1))
     speed = {2: 100.0, 1: 300.0}             # a busy machine: one thread is faster
     used = []
     for _ in range(200):
@@ -136,9 +136,9 @@ def test_adaptive_threads_keep_the_faster_count_and_probe_the_other():
 
 def test_adaptive_threads_soon_revisit_a_choice_made_in_a_busy_moment():
     """Two threads measured slow at first (another job had the second core), fast afterwards:
-    the plan goes back to two threads within a few chunks, not after PROBE_EVERY."""
-    from cnn_core.book import _AdaptiveThreads
-    plan = _AdaptiveThreads((2, 1))
+    the plan goes back to two threads within a few chunks, not after THREAD_PROBE_EVERY."""
+    from cnn_core._threads import AdaptiveThreads
+    plan = AdaptiveThreads((2, 1))
     used = []
     for chunk in range(40):
         n = plan.next()

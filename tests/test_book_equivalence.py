@@ -5,6 +5,8 @@ from hypothesis import example, given, settings, strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import cnn_core
+import cnn_core._threads
+import cnn_core._tuning
 from cnn_core import reference
 
 from conftest import ATOL, RTOL
@@ -237,11 +239,11 @@ def test_automatic_threads_of_one_sample_train_switch_without_changing_a_bit(mon
     """Without n_threads, train() tries one and two threads in windows of calls and keeps the
     faster: the result is the single-thread one, to the bit, whatever it chose."""
     monkeypatch.delenv("CNN_CORE_NUM_THREADS", raising=False)
-    monkeypatch.setattr(cnn_core.book._CallWindow, "SIZE", 5)
-    monkeypatch.setattr(cnn_core.book._AdaptiveThreads, "PROBE_EVERY", 3)
-    monkeypatch.setattr(cnn_core.book, "_USABLE_CORES", 2)
+    monkeypatch.setattr(cnn_core._tuning, "THREAD_WINDOW_CALLS", 5)
+    monkeypatch.setattr(cnn_core._tuning, "THREAD_PROBE_EVERY", 3)
+    monkeypatch.setattr(cnn_core._threads, "_USABLE_CORES", 2)
     inodes, hnodes = 100, 500
-    assert inodes * hnodes >= cnn_core.book.AUTO_THREADS_MIN_WEIGHTS
+    assert inodes * hnodes >= cnn_core._tuning.AUTO_THREADS_MIN_WEIGHTS
     X, T = samples(numpy.random.default_rng(9), 80, inodes, 10)
     auto = cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=2)
     one = cnn_core.neuralNetwork(inodes, hnodes, 10, 0.1, seed=2, n_threads=1)
@@ -276,7 +278,7 @@ def test_thread_choice_follows_n_threads_and_the_environment(monkeypatch):
 def test_block_training_matches_numpy(dtype, activation, n_threads):
     """fit on a network large enough for block training: the NumPy version's per-sample result,
     over several blocks and a partial one, with shuffling."""
-    assert 784 * 60 >= cnn_core.book.FIT_BLOCK_MIN_WEIGHTS
+    assert 784 * 60 >= cnn_core._tuning.FIT_BLOCK_MIN_WEIGHTS
     ours, theirs = pair(784, 60, 10, 0.1, dtype, activation, n_threads=n_threads)
     exact = float64_twin(theirs)
     X, T = samples(numpy.random.default_rng(12), 250, 784, 10)

@@ -5,6 +5,7 @@ import numpy
 import pytest
 
 import cnn_core
+import cnn_core._tuning
 
 
 @pytest.fixture
@@ -166,7 +167,7 @@ def test_divergence_keeps_the_last_finite_weights():
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_divergence_in_block_training_keeps_the_last_finite_weights(n_threads):
     net = cnn_core.neuralNetwork(784, 20, 3, 1e200, seed=0, activation="relu", n_threads=n_threads)
-    assert 784 * 20 >= cnn_core.book.FIT_BLOCK_MIN_WEIGHTS
+    assert 784 * 20 >= cnn_core._tuning.FIT_BLOCK_MIN_WEIGHTS
     X = numpy.full((100, 784), 0.5)
     T = numpy.tile([0.99, 0.01, 0.01], (100, 1))
     before = (net.wih.copy(), net.who.copy())

@@ -9,7 +9,7 @@ import numpy
 import pytest
 
 import cnn_core
-from cnn_core import book
+from cnn_core import _tuning, book
 from cnn_core._dispatch import kernels
 
 from conftest import NEUTRAL_CWD, child_env
@@ -52,9 +52,9 @@ def _old_fit(net, X, T, epochs, shuffle, seed):
     else:
         order = numpy.tile(numpy.arange(N), epochs)
     X, T = net._inputs(X), net._targets(T, N)
-    blocks = net.hnodes * net.inodes >= book.FIT_BLOCK_MIN_WEIGHTS
+    blocks = net.hnodes * net.inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS
     scratch = [book._aligned_zeros(s, net.dtype)
-               for s in kernels.book_block_buffers(book.FIT_BLOCK, net.inodes, net.hnodes)]
+               for s in kernels.book_block_buffers(_tuning.FIT_BLOCK, net.inodes, net.hnodes)]
     for b, e in _old_segments(N, epochs, net._samples_per_call()):
         if blocks:
             kernels.book_fit(net._wih, net._who, X, T, order[b:e], net.lr, net._activation.code,
@@ -72,7 +72,7 @@ def _old_fit(net, X, T, epochs, shuffle, seed):
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_fit_order_per_epoch_same_bits(monkeypatch, sizes, n_rows, chunk_work, shuffle):
     if chunk_work is not None:
-        monkeypatch.setattr(book, "FIT_CHUNK_WORK", chunk_work)
+        monkeypatch.setattr(_tuning, "FIT_CHUNK_WORK", chunk_work)
     X, T = _data(n_rows, sizes[0], sizes[2])
     a = cnn_core.neuralNetwork(*sizes, 0.2, seed=3, n_threads=1)
     b = cnn_core.neuralNetwork(*sizes, 0.2, seed=3, n_threads=1)
@@ -84,7 +84,7 @@ def test_fit_order_per_epoch_same_bits(monkeypatch, sizes, n_rows, chunk_work, s
 def test_fit_memory_does_not_grow_with_epochs():
     out = _run("""
         import resource, numpy, cnn_core
-        cnn_core.book.FIT_CHUNK_WORK = 1 << 20      # kernel calls of some 60,000 samples
+        cnn_core._tuning.FIT_CHUNK_WORK = 1 << 20      # kernel calls of some 60,000 samples
         X = numpy.random.default_rng(0).random((100, 4)); T = numpy.full((100, 2), 0.5)
         net = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0, n_threads=1)
         net.fit(X, T, epochs=2)
@@ -169,7 +169,7 @@ def test_sigterm_during_book_fit_leaves_whole_samples():
     out = _run("""
         import os, random, signal, threading
         import numpy, cnn_core
-        cnn_core.book.FIT_CHUNK_WORK = 1 << 16          # kernel calls of about a millisecond
+        cnn_core._tuning.FIT_CHUNK_WORK = 1 << 16          # kernel calls of about a millisecond
         rng = numpy.random.default_rng(0)
         X = rng.random((50, 6)); T = rng.random((50, 3))
         def handler(signum, frame):

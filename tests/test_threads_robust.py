@@ -288,3 +288,13 @@ def test_library_import_with_a_bad_isa_still_raises_import_error():
                             text=True, env=child_env(CNN_CORE_ISA="sse9"), cwd=NEUTRAL_CWD,
                             timeout=60)
     assert result.returncode == 1 and "ImportError: CNN_CORE_ISA='sse9'" in result.stderr
+
+
+def test_fit_threads_says_which_counts_fit_chooses_among(monkeypatch):
+    """The public report of the thread choice (the CLI prints it): fixed by n_threads or
+    CNN_CORE_NUM_THREADS, else automatic: one thread for a small network."""
+    monkeypatch.delenv("CNN_CORE_NUM_THREADS", raising=False)
+    assert small_net(3).fit_threads == (3,)
+    assert cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0).fit_threads == (1,)
+    monkeypatch.setenv("CNN_CORE_NUM_THREADS", "2")
+    assert cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0).fit_threads == (2,)
