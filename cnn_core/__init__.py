@@ -15,13 +15,27 @@ Deep networks (biases, ReLU/tanh/sigmoid/softmax, cross-entropy, mini-batches, o
 
 ``cnn_core.reference`` holds the NumPy version that every result is compared with.
 """
-from . import reference
-from ._dispatch import isa as _isa
-from ._dispatch import MAX_THREADS, show_config
+from . import errors, reference
 from .errors import DivergenceError, FileError, FitInterrupted
-from .book import neuralNetwork
-from . import layers, optimizers
-from .network import Network
+
+try:
+    from . import _dispatch
+except errors.KernelsMissing as _missing:
+    # A source tree that was not built: the NumPy versions (cnn_core.reference) still work;
+    # everything compiled says what is missing when it is used.
+    _error = str(_missing)
+
+    def __getattr__(name):
+        if name in ("neuralNetwork", "Network", "layers", "optimizers", "MAX_THREADS",
+                    "show_config", "_isa"):
+            raise errors.KernelsMissing(f"cnn_core.{name}: {_error}")
+        raise AttributeError(f"module 'cnn_core' has no attribute {name!r}")
+else:
+    from ._dispatch import isa as _isa
+    from ._dispatch import MAX_THREADS, show_config
+    from .book import neuralNetwork
+    from . import layers, optimizers
+    from .network import Network
 
 __version__ = "0.1.0"
 

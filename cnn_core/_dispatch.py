@@ -28,7 +28,8 @@ def _built():
         except ImportError:
             pass
     if not found:
-        raise ImportError(
+        from .errors import KernelsMissing
+        raise KernelsMissing(
             "cnn_core's compiled kernels are missing: the package was not built. Install it with "
             "`pip install .` (or `pip install -e .` in a source checkout), which compiles them.")
     return found

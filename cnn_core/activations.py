@@ -1,8 +1,12 @@
 """Activation functions: one table, used by every network and layer.
 
 ``ACTIVATIONS[name]`` gives the NumPy function, its derivative written with the output
-(y = f(x)), its inverse (for the book's backquery) and the code the Cython kernels use. Adding an
-activation is one entry here and one case in ``_kernels.activate``/``derivative_from_output``.
+(y = f(x)), its inverse (for the book's backquery) and the code the Cython kernels use. The
+codes are plain constants here (so the NumPy versions need nothing compiled); the ``Activation``
+enum of ``_kernels.pxd`` mirrors them, and a test checks that the two agree. Adding an
+activation is one code and one entry here, the same code in the .pxd, one case in
+``_kernels.activate``/``derivative_from_output`` and, for the deep networks' NumPy backend,
+nothing more (``_dense_numpy`` uses this table).
 
 The sigmoid takes a slope epsilon, f(x) = 1 / (1 + exp(-epsilon x)), f'(x) = epsilon y (1 - y):
 ``apply(x, slope)`` and ``derivative_from_output(y, slope)`` give f and f' with it (``function``
@@ -16,15 +20,17 @@ from typing import Callable, Optional
 import numpy
 import scipy.special
 
-from ._dispatch import kernels
+__all__ = ["Activation", "ACTIVATIONS", "CODES", "get", "by_code"]
 
-__all__ = ["Activation", "ACTIVATIONS", "get", "by_code"]
+# The kernels' activation codes (mirrored by the Activation enum of _kernels.pxd).
+IDENTITY, SIGMOID, RELU, TANH, SOFTMAX = 0, 1, 2, 3, 4
+CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "relu": RELU, "tanh": TANH, "softmax": SOFTMAX}
 
 
 @dataclass(frozen=True)
 class Activation:
     name: str
-    code: int                                   # kernels.ACTIVATION_CODES[name]
+    code: int                                   # CODES[name], as the kernels know it
     function: Callable                          # y = f(x), element-wise (softmax: per row)
     derivative: Optional[Callable]              # f'(x) as a function of y (None for softmax)
     inverse: Optional[Callable]                 # x = f^-1(y) where it exists (backquery)
@@ -58,17 +64,17 @@ def _softmax(x):
 
 ACTIVATIONS = {
     a.name: a for a in (
-        Activation("identity", kernels.ACTIVATION_CODES["identity"],
+        Activation("identity", IDENTITY,
                    lambda x: x, lambda y: numpy.ones_like(y), lambda y: y),
-        Activation("sigmoid", kernels.ACTIVATION_CODES["sigmoid"],
+        Activation("sigmoid", SIGMOID,
                    scipy.special.expit, lambda y: y * (1 - y), scipy.special.logit,
                    has_slope=True),
-        Activation("relu", kernels.ACTIVATION_CODES["relu"],
+        Activation("relu", RELU,
                    lambda x: numpy.maximum(x, 0), lambda y: (y > 0).astype(y.dtype),
                    lambda y: y),   # ReLU is the identity where it can be inverted (y > 0)
-        Activation("tanh", kernels.ACTIVATION_CODES["tanh"],
+        Activation("tanh", TANH,
                    numpy.tanh, lambda y: 1 - y * y, numpy.arctanh),
-        Activation("softmax", kernels.ACTIVATION_CODES["softmax"], _softmax, None, None,
+        Activation("softmax", SOFTMAX, _softmax, None, None,
                    output_only=True),
     )
 }
@@ -86,5 +92,5 @@ def get(name, allowed=None):
 
 
 def by_code(code):
-    """The Activation whose kernel code (kernels.ACTIVATION_CODES) is `code`."""
+    """The Activation whose kernel code (CODES) is `code`."""
     return _BY_CODE[int(code)]

@@ -8,9 +8,10 @@ way: what diverged and where, what the network keeps, and what to try.
 - :class:`FitInterrupted` (a KeyboardInterrupt): Ctrl-C during ``fit``, with ``samples_seen``.
 - :class:`FileError` (a ValueError): a file that is not what it should be.
 - :class:`SlowPathWarning`: the book network runs an assigned activation on NumPy.
+- :class:`KernelsMissing` (an ImportError): the package's compiled kernels were not built.
 """
 
-__all__ = ["DivergenceError", "FitInterrupted", "FileError", "SlowPathWarning"]
+__all__ = ["DivergenceError", "FitInterrupted", "FileError", "SlowPathWarning", "KernelsMissing"]
 
 
 class DivergenceError(ValueError):
@@ -29,6 +30,11 @@ class FitInterrupted(KeyboardInterrupt):
 
 class FileError(ValueError):
     """A file that is not what it should be; the message names the file and the problem."""
+
+
+class KernelsMissing(ImportError):
+    """The compiled kernels are not there (a source tree that was not built): everything but the
+    NumPy versions (``cnn_core.reference``, ``cnn_core.errors``) needs them."""
 
 
 class SlowPathWarning(UserWarning):

@@ -12,7 +12,7 @@
 The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared error
 1/2 sum_k (t_k - o_k)^2, or cross-entropy -sum_k t_k log y_k after a softmax output layer (fused
 with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
-runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core.reference``;
+runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
 both give the same results (to rounding).
 """
 import json
@@ -21,20 +21,19 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
 
 import numpy
 
 from . import _validation as check
 from . import activations
 from . import optimizers as _optimizers
-from . import reference
+from . import _dense_numpy
 from ._dispatch import kernels as _compiled
 from . import _interrupts, _npzfile, _tuning
 from . import errors
 from .errors import DivergenceError
 from .layers import Dense
+from .losses import LOSS_FUNCTIONS, Loss
 
 __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
 
@@ -46,45 +45,7 @@ FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
             STEP_UPDATE: "parameters after the update"}
 
 
-# --------------------------------------------------------------------------------------------
-# Losses: one entry per loss (scikit-learn's LOSS_FUNCTIONS idea)
-# --------------------------------------------------------------------------------------------
-
-def _squared_error(T, Y):
-    return 0.5 * numpy.sum((T - Y) ** 2, axis=-1)
-
-
-def _cross_entropy(T, P):
-    return -numpy.sum(T * numpy.log(P), axis=-1)
-
-
-def _binary_cross_entropy(T, P):
-    return -numpy.sum(T * numpy.log(P) + (1 - T) * numpy.log1p(-P), axis=-1)
-
-
-@dataclass(frozen=True)
-class Loss:
-    name: str
-    kernel: str                           # its kernel's name in _kernels and in reference
-    function: Callable                    # per-sample loss function(T, outputs) in NumPy
-    output_activations: Tuple[str, ...]   # the output layer's activations it goes with
-    fused_activation: Optional[str]       # the kernel applies this output activation itself and
-                                          # gives the gradient with respect to the logits
-    code: int                             # the per-sample kernel's loss kind (_dense.pxi LossKind)
-    classifier: bool                      # a classifier even with one output (accuracy measured)
-
-
-LOSS_FUNCTIONS = {
-    "squared_error": Loss("squared_error", "squared_error", _squared_error,
-                          ("identity", "relu", "sigmoid", "tanh"), None, 0, False),
-    "cross_entropy": Loss("cross_entropy", "softmax_cross_entropy", _cross_entropy,
-                          ("softmax",), "softmax", 1, False),
-    # sigmoid outputs, each a yes/no (binary and multi-label classifiers)
-    "binary_cross_entropy": Loss("binary_cross_entropy", "sigmoid_cross_entropy",
-                                 _binary_cross_entropy, ("sigmoid",), "sigmoid", 2, True),
-}
-
-BACKENDS = {"cython": _compiled, "numpy": reference}
+BACKENDS = {"cython": _compiled, "numpy": _dense_numpy}
 # Overflow is detected and reported (DivergenceError); the NumPy twins need not warn about it.
 def _quiet():
     return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
@@ -107,7 +68,7 @@ class Network:
         defaults, or None for ``SGD(0.01)``. It belongs to this network (its state is made for
         these parameters).
     backend : "cython" or "numpy"
-        The compiled kernels, or their NumPy twins (``cnn_core.reference``).
+        The compiled kernels, or their NumPy twins (``cnn_core._dense_numpy``).
 
     Targets ``T`` are given as rows (N, n_out) (one-hot, teacher values such as 0.1/0.9, or
     continuous values), or as integer labels (N,) in [0, n_out) for classifiers. ``history``

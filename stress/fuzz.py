@@ -438,7 +438,7 @@ def params_huge(net):
 
 def run_deep_case(rng, index, log):
     import cnn_core
-    from cnn_core import reference
+    from cnn_core import _dense_numpy as twins
     from cnn_core.layers import Dense
     spec = deep_spec(rng)
     net, ref = build(spec, "cython"), build(spec, "numpy")
@@ -503,7 +503,7 @@ def run_deep_case(rng, index, log):
                 code, slope = layer._act.code, layer.slope
                 Z, Yr = numpy.empty_like(Y), numpy.empty_like(Y)
                 with numpy.errstate(all="ignore"):
-                    reference.dense_forward(X, layer.W, b, code, slope, Z, Yr)
+                    twins.dense_forward(X, layer.W, b, code, slope, Z, Yr)
                 close(Y, Yr, dtype, "Dense.forward")
                 if rng.random() < 0.7:
                     dY = deep_inputs(rng, len(X), layer.n_out)
@@ -513,7 +513,7 @@ def run_deep_case(rng, index, log):
                     dZ, dW, db = numpy.empty_like(Y), numpy.empty_like(layer.W), numpy.empty(len(b), dtype)
                     dXr = numpy.empty_like(X)
                     with numpy.errstate(all="ignore"):
-                        reference.dense_backward(X, layer.W, Yr, dYr, code, slope, dZ, dW, db, dXr)
+                        twins.dense_backward(X, layer.W, Yr, dYr, code, slope, dZ, dW, db, dXr)
                     if not huge(dY) and not huge(xi):
                         close(dX, dXr, dtype, "Dense.backward dX")
                         close(layer.dW, dW, dtype, "Dense.backward dW")
@@ -573,7 +573,7 @@ def fuzz_optimizer(rng, dtype, log):
     """An optimizer built from random arguments (valid or not), then a few update calls with
     random gradients (right or wrong shapes, dtypes, values), each checked against the same
     optimizer on the NumPy twins of the kernels; a refused update changes nothing."""
-    from cnn_core import optimizers, reference
+    from cnn_core import _dense_numpy as twins, optimizers
     cls = pick(rng, [optimizers.SGD, optimizers.Momentum, optimizers.Nesterov, optimizers.AdaGrad,
                      optimizers.RMSprop, optimizers.Adam])
     accepted = [k for k in OPTIMIZER_ARGS if k in cls.__init__.__code__.co_varnames]
@@ -588,7 +588,7 @@ def fuzz_optimizer(rng, dtype, log):
     log.write(f"    {cls.__name__}({kwargs})\n")
     opt = cls(**kwargs)                 # a refusal is judged by the caller
     twin = cls(**kwargs)
-    twin._bind(reference)
+    twin._bind(twins)
     shapes = [tuple(int(rng.integers(0, 4)) for _ in range(int(rng.integers(0, 3)))) for _ in range(int(rng.integers(1, 4)))]
     params = [rng.uniform(-1, 1, shape).astype(dtype) for shape in shapes]
     mine, theirs = [p.copy() for p in params], [p.copy() for p in params]

@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import cnn_core
-from cnn_core import reference
+from cnn_core import _dense_numpy as twins
 from cnn_core._dispatch import kernels
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD
@@ -42,13 +42,13 @@ def test_loss_kernels_match_their_numpy_twins(dtype, name, weighted):
     T = targets_for(name, rng, Z.shape, dtype)
     w = rng.random(9).astype(dtype) if weighted else None
     (loss, right), dZ = call(kernels, name, Z, T, 0.25, w)
-    (loss_r, right_r), dZ_r = call(reference, name, Z, T, 0.25, w)
+    (loss_r, right_r), dZ_r = call(twins, name, Z, T, 0.25, w)
     assert right == right_r
     assert_allclose(loss, loss_r, rtol=RTOL[dtype])
     assert_allclose(dZ, dZ_r, rtol=RTOL[dtype], atol=1e-7 if dtype == numpy.float32 else 0)
 
 
-@pytest.mark.parametrize("module", [kernels, reference], ids=["cython", "numpy"])
+@pytest.mark.parametrize("module", [kernels, twins], ids=["cython", "numpy"])
 @pytest.mark.parametrize("name", LOSSES)
 def test_weighted_loss_gradients_against_central_differences(module, name):
     """dZ is the gradient of scale * (the summed weighted loss) with respect to Z (or Y)."""

@@ -1,10 +1,10 @@
-"""The deep-network kernels (_dense.pxi) against their NumPy twins (cnn_core.reference), in both
+"""The deep-network kernels (_dense.pxi) against their NumPy twins (cnn_core._dense_numpy), in both
 dtypes, for one row (the loop path) and several (the BLAS path), with and without bias."""
 import numpy
 import pytest
 from numpy.testing import assert_allclose
 
-from cnn_core import activations, reference
+from cnn_core import _dense_numpy as twins, activations
 from cnn_core._dispatch import kernels
 
 CODES = {name: a.code for name, a in activations.ACTIVATIONS.items()}
@@ -32,7 +32,7 @@ def test_dense_forward_matches_its_twin(dtype, n, act, slope, bias):
     if not bias:
         b = numpy.zeros(0, dtype)
     ours = run_forward(kernels, X, W, b, CODES[act], slope, dtype)
-    twin = run_forward(reference, X, W, b, CODES[act], slope, dtype)
+    twin = run_forward(twins, X, W, b, CODES[act], slope, dtype)
     assert ours[0] is True and twin[0] is True
     assert_allclose(ours[1], twin[1], **TOL[dtype])
     assert_allclose(ours[2], twin[2], **TOL[dtype])
@@ -45,7 +45,7 @@ def test_dense_forward_matches_its_twin(dtype, n, act, slope, bias):
 def test_dense_forward_in_place_and_not_finite(dtype):
     rng = numpy.random.default_rng(1)
     X, W, b = arrays(rng, dtype, (3, 4), (4, 2), (2,))
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         Y = numpy.empty((3, 2), dtype)
         assert module.dense_forward(X, W, b, CODES["tanh"], 1.0, Y, Y)     # Y is Z: ends as f(Z)
         assert_allclose(Y, numpy.tanh(X.astype(float) @ W + b), **TOL[dtype])
@@ -64,9 +64,9 @@ def test_dense_backward_matches_its_twin(dtype, n, act, slope, bias, want_dX):
     X, W, b, dY = arrays(rng, dtype, (n, 6), (6, 3), (3,), (n, 3))
     if not bias:
         b = numpy.zeros(0, dtype)
-    _, _, Y = run_forward(reference, X, W, b, CODES[act], slope, dtype)
+    _, _, Y = run_forward(twins, X, W, b, CODES[act], slope, dtype)
     results = []
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         dZ = numpy.full((n, 3), numpy.nan, dtype)
         dW = numpy.full((6, 3), numpy.nan, dtype)
         db = numpy.full(3 if bias else 0, numpy.nan, dtype)
@@ -97,7 +97,7 @@ def test_dense_backward_in_place(dtype):
     X, W, b, dY = arrays(rng, dtype, (4, 3), (3, 2), (2,), (4, 2))
     _, _, Y = run_forward(kernels, X, W, b, CODES["sigmoid"], 1.0, dtype)
     expected = dY * Y * (1 - Y)
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         g = dY.copy()
         dW, db, dX = numpy.empty((3, 2), dtype), numpy.empty(2, dtype), numpy.empty((4, 3), dtype)
         module.dense_backward(X, W, Y, g, CODES["sigmoid"], 1.0, g, dW, db, dX)
@@ -110,7 +110,7 @@ def test_squared_error_matches_its_twin(dtype, n):
     rng = numpy.random.default_rng(n)
     Y, T = arrays(rng, dtype, (n, 4), (n, 4))
     out = []
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         dY = numpy.empty((n, 4), dtype)
         loss, correct = module.squared_error(Y, T, dY, 1.0 / n)
         out.append((loss, correct, dY))
@@ -129,7 +129,7 @@ def test_softmax_cross_entropy_matches_its_twin(dtype, n):
     T = numpy.eye(5, dtype=dtype)[rng.integers(0, 5, n)]
     T[0] = rng.dirichlet(numpy.ones(5)) * 1.5          # a row that is not one-hot (sums to 1.5)
     out = []
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         Y, dZ = numpy.empty((n, 5), dtype), numpy.empty((n, 5), dtype)
         loss, correct = module.softmax_cross_entropy(Z, T, Y, dZ, 1.0 / n)
         out.append((loss, correct, Y, dZ))
@@ -152,7 +152,7 @@ def test_cross_entropy_never_takes_log_of_zero(dtype):
     the exact finite value z_max - z_label, not inf or nan."""
     Z = numpy.array([[0.0, 1000.0], [1000.0, 0.0]], dtype)
     T = numpy.array([[1.0, 0.0], [1.0, 0.0]], dtype)
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         Y, dZ = numpy.empty((2, 2), dtype), numpy.empty((2, 2), dtype)
         with numpy.errstate(divide="raise", invalid="raise", over="raise"):   # underflow is fine
             loss, correct = module.softmax_cross_entropy(Z, T, Y, dZ, 0.5)
@@ -176,7 +176,7 @@ def test_optimizer_kernels_match_their_twins(dtype, name, make_state, args):
     p0 = rng.normal(size=37).astype(dtype)
     grads = [rng.normal(size=37).astype(dtype) for _ in range(3)]
     finals = []
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         p, state = p0.copy(), make_state(37, dtype)
         for t, g in enumerate(grads, 1):
             extra = (t,) if name == "adam_update" else ()
@@ -190,7 +190,7 @@ def test_optimizer_kernels_match_their_twins(dtype, name, make_state, args):
 def test_optimizer_kernels_report_non_finite(dtype):
     p = numpy.ones(5, dtype)
     g = numpy.array([0, 0, numpy.inf, 0, 0], dtype)
-    for module in (kernels, reference):
+    for module in (kernels, twins):
         assert module.sgd_update(p.copy(), g, numpy.zeros(0, dtype), 0.1, 0.0, False, 0.0) is False
 
 

@@ -5,7 +5,7 @@ import numpy
 import pytest
 from numpy.testing import assert_allclose
 
-from cnn_core import optimizers, reference
+from cnn_core import _dense_numpy as twins, optimizers
 from cnn_core.optimizers import (SGD, AdaGrad, Adam, ExponentialDecay, InverseTimeDecay, Momentum,
                                  Nesterov, RMSprop, StepDecay)
 
@@ -16,7 +16,7 @@ G2 = [-1.0, 2.0]
 
 def two_steps(opt, backend, dtype=numpy.float64):
     if backend == "numpy":
-        opt._bind(reference)
+        opt._bind(twins)
     p = numpy.array(P0, dtype)
     after = []
     for g in (G1, G2):
