@@ -56,23 +56,39 @@ def test_check_array_api_input_with_scipy_array_api():
     """The one check that parametrize_with_checks skips here ("SCIPY_ARRAY_API is not set": SciPy
     reads it when imported, before this file runs), run in a child process that sets it. (The
     other skip is check_classifiers_multilabel_output_format_decision_function: these
-    classifiers have no decision_function.)"""
-    code = ("import warnings; warnings.simplefilter('ignore')\n"
+    classifiers have no decision_function.) Checks for namespaces that are not installed
+    (array_api_strict, cupy, torch) skip themselves, as under scikit-learn's own runner; the
+    NumPy one must pass, unless this scikit-learn cannot dispatch at all here (before
+    scikit-learn 1.7 it needs SciPy >= 1.14, which Python 3.9 does not have): then this skips."""
+    code = ("import inspect, unittest, warnings; warnings.simplefilter('ignore')\n"
             "from sklearn.utils.estimator_checks import _yield_array_api_checks\n"
             "from cnn_core.sklearn import MLPClassifier, MLPRegressor, BookClassifier\n"
+            "numpy_only = ({'only_numpy': True} if 'only_numpy' in\n"
+            "              inspect.signature(_yield_array_api_checks).parameters else {})\n"
             "for e in (MLPClassifier(), MLPRegressor(), BookClassifier(), "
             "BookClassifier(scale_inputs=False)):\n"
-            "    status = []\n"
-            "    import inspect\n"
-            "    numpy_only = ({'only_numpy': True} if 'only_numpy' in\n"
-            "                  inspect.signature(_yield_array_api_checks).parameters else {})\n"
+            "    status, skipped = [], []\n"
             "    for check in _yield_array_api_checks(e, **numpy_only):\n"
-            "        check(type(e).__name__, e)\n"
+            "        try:\n"
+            "            check(type(e).__name__, e)\n"
+            "        except unittest.SkipTest as exc:\n"
+            "            skipped.append(str(exc))\n"
+            "            continue\n"
+            "        except ImportError as exc:\n"
+            "            if 'SciPy must be' not in str(exc):\n"
+            "                raise\n"
+            "            skipped.append(str(exc))\n"
+            "            continue\n"
             "        status.append('passed')\n"
+            "    if not status:\n"
+            "        print('cannot dispatch:', '; '.join(skipped))\n"
+            "        raise SystemExit(0)\n"
             "    print(type(e).__name__, status)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=child_env(SCIPY_ARRAY_API="1"), cwd=NEUTRAL_CWD, timeout=300)
     assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("cannot dispatch:"):
+        pytest.skip(f"scikit-learn's array API checks cannot run here: {out.stdout.strip()}")
     assert out.stdout.split("\n")[:4] == [
         "MLPClassifier ['passed']", "MLPRegressor ['passed']", "BookClassifier ['passed']",
         "BookClassifier ['passed']"], out.stdout
