@@ -16,7 +16,7 @@ import scipy.special
 
 from . import _interrupts, _npzfile
 from . import _validation as check
-from . import activations
+from . import activations, reference
 from .errors import DivergenceError, FitInterrupted, SlowPathWarning
 from . import errors
 from . import _threads, _tuning
@@ -857,17 +857,14 @@ def _check_inverse(f, inverse):
 
 
 def _rescaled(v):
-    """The book's rescaling of a layer's signal into [0.01, 0.99] (in place)."""
+    """The book's rescaling of a layer's signal into [0.01, 0.99] (in place), once it is known
+    that it can be rescaled."""
     low, high = numpy.min(v), numpy.max(v)
     if not (numpy.isfinite(low) and numpy.isfinite(high)) or high == low:
         raise ValueError("backquery: a layer's signal came out constant or not finite, so it "
                          "cannot be rescaled into [0.01, 0.99] (are the weights all equal, or "
                          "the inverse function undefined at the values it was given?).")
-    v -= low
-    v /= numpy.max(v)
-    v *= 0.98
-    v += 0.01
-    return v
+    return reference._rescaled(v)
 
 
 def _progress_bar(progress, total):

@@ -79,19 +79,9 @@ class neuralNetwork:
         final_outputs = numpy.array(targets_list, ndmin=2, dtype=self.dtype).T
         final_inputs = self._inverse_output_function(final_outputs)
 
-        hidden_outputs = numpy.dot(self.who.T, final_inputs)
-        hidden_outputs -= numpy.min(hidden_outputs)
-        hidden_outputs /= numpy.max(hidden_outputs)
-        hidden_outputs *= 0.98
-        hidden_outputs += 0.01
-
+        hidden_outputs = _rescaled(numpy.dot(self.who.T, final_inputs))
         hidden_inputs = self.inverse_activation_function(hidden_outputs)
-        inputs = numpy.dot(self.wih.T, hidden_inputs)
-        inputs -= numpy.min(inputs)
-        inputs /= numpy.max(inputs)
-        inputs *= 0.98
-        inputs += 0.01
-        return inputs
+        return _rescaled(numpy.dot(self.wih.T, hidden_inputs))
 
     # The two conveniences cnn_core adds, written the plain way so the comparison is fair.
     def fit(self, inputs, targets, epochs=1):
@@ -128,3 +118,12 @@ class neuralNetwork:
                      dtype=fields["dtype"], seed=0, activation=fields["activation"])
         net.wih, net.who = fields["wih"].copy(), fields["who"].copy()
         return net
+
+
+def _rescaled(signal):
+    """The book's rescaling of a layer's signal into [0.01, 0.99], in place."""
+    signal -= numpy.min(signal)
+    signal /= numpy.max(signal)
+    signal *= 0.98
+    signal += 0.01
+    return signal
