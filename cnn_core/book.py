@@ -526,7 +526,7 @@ class neuralNetwork:
     def _fit_numpy(self, inputs, targets, epochs=1, shuffle=False, seed=None, progress=None):
         """fit() on the NumPy path: train() row by row (in the same orders as the kernels' fit).
         A step that would make weights non-finite raises DivergenceError and leaves the weights
-        of the step before."""
+        of the step before; Ctrl-C raises FitInterrupted between two samples."""
         X = self._inputs(inputs)
         T = self._targets(targets, len(X))
         epochs = check.positive_int(epochs, "epochs")
@@ -534,22 +534,30 @@ class neuralNetwork:
         rng = check.rng(seed) if shuffle else None
         bar = _progress_bar(progress, N * epochs)
         report = bar if bar is not None else progress
-        try:
-            with self._training:
-                for epoch in range(epochs):
-                    order = rng.permutation(N) if rng is not None else range(N)
-                    for done, j in enumerate(order, 1):
-                        with self._lock:
-                            self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
-                            self._state[1] += 1
-                        if report is not None and (done % 256 == 0 or done == N):
-                            if bar is not None:
-                                bar(epoch * N + done)
-                            else:
-                                progress(epoch, done, N)
-        finally:
-            if bar is not None:
-                bar.close()
+        with self._training:
+            start = int(self._state[1])
+            try:
+                # as the kernels' fit: signals are held back to the boundaries between samples,
+                # so a step is never left half made (who updated, wih not)
+                with _interrupts.DeferredInterrupts() as interrupts:
+                    for epoch in range(epochs):
+                        order = rng.permutation(N) if rng is not None else range(N)
+                        for done, j in enumerate(order, 1):
+                            with self._lock:
+                                self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
+                                self._state[1] += 1
+                            interrupts.check()
+                            if report is not None and (done % 256 == 0 or done == N):
+                                with interrupts.paused():
+                                    if bar is not None:
+                                        bar(epoch * N + done)
+                                    else:
+                                        progress(epoch, done, N)
+            except KeyboardInterrupt:
+                raise errors.fit_interrupted(int(self._state[1]) - start) from None
+            finally:
+                if bar is not None:
+                    bar.close()
         return self
 
     def _backquery_numpy(self, t):

@@ -1,5 +1,8 @@
 """Issue 19: a drop-in for the book's notebooks. Both initialisations by name, wih/who that
 behave like the book's arrays, assignable activation functions, lr = 0, the HTML repr."""
+import subprocess
+import sys
+import textwrap
 import threading
 import warnings
 
@@ -10,6 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import cnn_core
 from cnn_core import reference
+
+from conftest import NEUTRAL_CWD, child_env
 
 X = numpy.linspace(0.01, 0.99, 4)
 T = numpy.array([0.99, 0.01, 0.01])
@@ -482,3 +487,38 @@ def test_fit_progress_true_and_callable(capsys):
     with pytest.raises(TypeError, match="progress"):
         net.fit(inputs, targets, progress="yes")
     assert net._state[1] == 250
+
+
+def test_ctrl_c_during_a_numpy_path_fit_leaves_whole_samples():
+    """An assigned activation runs fit on NumPy; Ctrl-C there is held back to a sample boundary
+    too (never who updated and wih not): FitInterrupted counts the samples, and the weights are
+    those of training exactly them. In a subprocess with a timeout; SIGINT from a timer."""
+    code = textwrap.dedent("""
+        import signal, warnings, numpy, cnn_core
+        warnings.simplefilter("ignore", cnn_core.book.SlowPathWarning)
+        rng = numpy.random.default_rng(0)
+        X = rng.random((400, 30)); T = rng.random((400, 4)) * 0.98 + 0.01
+        def make():
+            net = cnn_core.neuralNetwork(30, 20, 4, 0.1, seed=1)
+            net.activation_function = lambda x: 0.5 * (numpy.tanh(0.5 * x) + 1)
+            return net
+        net = make()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+        try:
+            net.fit(X, T, epochs=1000)
+        except cnn_core.FitInterrupted as exc:
+            seen = exc.samples_seen
+        else:
+            raise SystemExit("fit was not interrupted")
+        again = make()
+        for k in range(seen):
+            again.train(X[k % 400], T[k % 400])
+        assert 0 < seen < 400000, seen
+        assert again.wih.tobytes() == net.wih.tobytes() and again.who.tobytes() == net.who.tobytes()
+        print("ok", seen)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=child_env(), cwd=NEUTRAL_CWD)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok ")
