@@ -962,12 +962,7 @@ def read_file(source):
     "activation", "n_threads", "samples_trained", "wih", "who"}. Anything wrong raises
     FileError naming the file; the weights are read only once their declared shapes match."""
     with _npzfile.NpzReader(source, _FILE_WHAT) as f:
-        head = f.read(("kind", "format_version"))
-        if head["kind"].shape != () or str(head["kind"]) != FILE_KIND:
-            f.fail(f"kind is {head['kind']!r}, expected {FILE_KIND!r}")
-        version = _npzfile.scalar(f, head["format_version"], int, "format_version")
-        if version != FORMAT_VERSION:
-            f.fail(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
+        _npzfile.check_kind(f, FILE_KIND, FORMAT_VERSION)
         extra = tuple(k for k in _OPTIONAL_FIELDS if f.has(k))
         fields = f.read(("inodes", "hnodes", "onodes", "lr", "dtype", "activation") + extra)
         try:
