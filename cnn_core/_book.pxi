@@ -665,18 +665,19 @@ cdef class BookState:
         _numpy.copyto(self._wih, array)
         self.bounds.known = False
 
-    def owns(self, array):
-        """Whether `array` is this state's wih or who (n.wih += x assigns it back to itself)."""
-        return array is self._wih or array is self._who
+    def set_who(self, array):
+        _numpy.copyto(self._who, array)
+        self.bounds.known = False
+
+    def owns(self, array, name):
+        """Whether `array` is this state's wih (name "wih") or who ("who"): n.wih += x assigns
+        the array back to itself."""
+        return array is (self._wih if name == "wih" else self._who)
 
     def weights(self):
         """Copies of (wih, who), the pending update applied (train_one's bounds kept)."""
         self.flush()
         return self._wih.copy(), self._who.copy()
-
-    def set_who(self, array):
-        _numpy.copyto(self._who, array)
-        self.bounds.known = False
 
     @property
     def pending(self):

@@ -63,8 +63,8 @@ class BookState:
     def pending(self) -> bool:
         """Whether wih owes the update of the last training step."""
     samples_trained: int
-    def owns(self, array: object) -> bool:
-        """Whether `array` is this state's wih or who."""
+    def owns(self, array: object, name: str) -> bool:
+        """Whether `array` is this state's wih (name "wih") or who ("who")."""
     def weights(self) -> Tuple[_Floats, _Floats]:
         """Copies of (wih, who), the pending update applied."""
     def set_wih(self, array: _Floats) -> None:

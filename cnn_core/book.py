@@ -225,7 +225,7 @@ class neuralNetwork:
 
     @wih.setter
     def wih(self, value):
-        if self._kernel.owns(value):        # n.wih += x, n.wih[...] = ...: already in place
+        if self._kernel.owns(value, "wih"):     # n.wih += x, n.wih[...] = ...: already in place
             self._check_in_place(value, "wih")
             return
         array = check.matrix(value, "wih", (self._hnodes, self._inodes), self._dtype)
@@ -240,7 +240,7 @@ class neuralNetwork:
 
     @who.setter
     def who(self, value):
-        if self._kernel.owns(value):
+        if self._kernel.owns(value, "who"):
             self._check_in_place(value, "who")
             return
         array = check.matrix(value, "who", (self._onodes, self._hnodes), self._dtype)

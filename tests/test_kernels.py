@@ -142,3 +142,15 @@ def test_one_sample_fast_path_takes_only_finite_contiguous_vectors_of_the_dtype(
     assert_array_equal(net.wih, before[0])
     assert_array_equal(net.who, before[1])
     assert_array_equal(buffers.snapshot()[4], before[2])
+
+
+def test_book_state_owns_its_arrays_and_tells_wih_from_who():
+    """BookState copies what it is given; assigning who to wih (square network) copies it in
+    (only the array itself given back, as n.wih += x does, counts as written in place)."""
+    wih, who = numpy.ones((3, 3)), numpy.full((3, 3), 2.0)
+    book = kernels.BookState(wih, who)
+    assert book.wih is not wih and book.owns(book.wih, "wih") and not book.owns(book.who, "wih")
+    net = cnn_core.neuralNetwork(3, 3, 3, 0.1, seed=0)
+    net.wih = net.who
+    assert_array_equal(net.wih, net.who)
+    assert net.wih is not net.who
