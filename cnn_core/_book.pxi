@@ -751,10 +751,8 @@ cdef class BookState:
         non-finite (no step taken in either case: see book_train_guarded), -1 when x or t are
         not such arrays (nothing done: convert and check them, then call again)."""
         if self.is64:
-            return book_train_one[double](self, self.wih_d, self.who_d, self.work_d, self.xp_d,
-                                  self.s_d, self.backup_d, x, t, lr, activation)
-        return book_train_one[float](self, self.wih_f, self.who_f, self.work_f, self.xp_f, self.s_f,
-                              self.backup_f, x, t, <float>lr, activation)
+            return book_train_one[double](self, x, t, lr, activation)
+        return book_train_one[float](self, x, t, <float>lr, activation)
 
     def query_one(self, x, out, int activation):
         """out (O,) = the outputs for one sample x (I,), if x is a contiguous 1-D array (any
@@ -857,10 +855,8 @@ cdef class BookState:
 
 
 # (the methods' bodies, once for both dtypes: the views passed select the specialization)
-cdef Py_ssize_t book_train_one(BookState st, floating[:, ::1] wih, floating[:, ::1] who,
-                               floating[::1] work, floating[::1] xp, floating[::1] s,
-                               floating[::1] backup, x, t, floating lr, int activation):
-    """BookState.train_one for the views of its dtype."""
+cdef Py_ssize_t book_train_one(BookState st, x, t, floating lr, int activation):
+    """BookState.train_one in the dtype of lr (the state's)."""
     cdef const floating[::1] xv, tv
     cdef Py_ssize_t status
     if ((type(x) is not _ndarray and isinstance(x, _MaskedArray))
@@ -876,13 +872,18 @@ cdef Py_ssize_t book_train_one(BookState st, floating[:, ::1] wih, floating[:, :
         if not (all_finite_ptr(&xv[0], st.n_in) and all_finite_ptr(&tv[0], st.n_out)):
             status = -1
         else:
-            status = book_train_guarded(wih, who, &xv[0], &tv[0], st.order1, lr, activation,
-                                        work, xp, s, st.state, st.n_threads, &st.bounds,
-                                        &backup[0])
+            if floating is double:
+                status = book_train_guarded(st.wih_d, st.who_d, &xv[0], &tv[0], st.order1, lr,
+                                            activation, st.work_d, st.xp_d, st.s_d, st.state,
+                                            st.n_threads, &st.bounds, &st.backup_d[0])
+            else:
+                status = book_train_guarded(st.wih_f, st.who_f, &xv[0], &tv[0], st.order1, lr,
+                                            activation, st.work_f, st.xp_f, st.s_f, st.state,
+                                            st.n_threads, &st.bounds, &st.backup_f[0])
     return status
 
 
-cdef int book_query_one(BookState st, floating[:, ::1] wih, floating[:, ::1] who,
+cdef inline int book_query_one(BookState st, floating[:, ::1] wih, floating[:, ::1] who,
                         floating[::1] work, floating[::1] xp, floating[::1] s, x, out,
                         int activation):
     """BookState.query_one for the views of its dtype."""
