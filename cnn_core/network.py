@@ -14,6 +14,13 @@ The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared
 with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
 runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
 both give the same results (to rounding).
+
+Where things are: ``Network`` is the model: its layers (``cnn_core.layers``, used through the
+protocol its docstring lists), the loss (``cnn_core.losses``), the forward pass with the loss
+(``_forward_loss``) and the backward pass (``_backward``), the queries (predict, loss, accuracy,
+gradient) and the file format (save, load). ``fit`` checks its arguments and hands the training
+loop (epochs, batches, per-sample SGD, interrupts, divergence, callbacks, history) to
+``cnn_core._trainer``; the optimizer (``cnn_core.optimizers``) updates the parameters.
 """
 import json
 import os
@@ -234,6 +241,9 @@ class Network:
         return _trainer.fit(self, X, T, weights, epochs, batch_size, rng if shuffle else None,
                             validation_data, callbacks, verbose)
 
+    # ---------------------------------------------------------------- forward and backward
+    # (the passes of a training step, for the trainer, and of the queries below)
+
     def _forward_loss(self, X, T, W=None):
         """The batch through every layer and the loss kernel (rows weighted by W, or not); the
         output layer's dZ buffer then holds the gradient the backward pass starts from. Returns
@@ -255,6 +265,7 @@ class Network:
         return loss, correct, finite and ok
 
     def _backward(self):
+        """Backpropagation from the gradient _forward_loss left: every layer's gradients."""
         K = self._K
         layers = self._layers
         out = layers[-1]

@@ -2,7 +2,7 @@
 
 Each optimizer validates its arguments once and updates parameter arrays in place with one
 kernel call per array (``cnn_core/_dense.pxi``; a ``Network(backend="numpy")`` switches it to the
-NumPy twins in ``cnn_core.reference``). State (velocities, running averages) is created lazily
+NumPy twins in ``cnn_core._dense_numpy``). State (velocities, running averages) is created lazily
 at the first ``update``, one set per parameter array.
 
     >>> opt = SGD(0.1, momentum=0.9)
@@ -172,7 +172,7 @@ class Optimizer:
 
     #: names of the per-array state, in order (subclasses)
     state_names = ()
-    #: name of the kernel (in _kernels and in reference)
+    #: name of the kernel (in _kernels and in _dense_numpy)
     kernel_name = None
 
     def __init__(self, lr, weight_decay=0.0):
