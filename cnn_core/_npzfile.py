@@ -299,18 +299,26 @@ def write_config_file(target, kind, version, config, arrays):
                        **arrays})
 
 
-def read_config(reader, kind, version):
-    """The configuration dict of a file written by write_config_file, after checking its kind
-    and format version (files of versions 1 to `version` are read)."""
-    fields = reader.read(("kind", "format_version", "config"))
-    found = fields["kind"]
+def check_kind(reader, kind, version):
+    """Check that the file `reader` reads is a `kind` file of a format version from 1 to
+    `version` (its members "kind" and "format_version"); the version, else the reader's
+    FileError. Every cnn_core file format starts with this check."""
+    head = reader.read(("kind", "format_version"))
+    found = head["kind"]
     if found.shape != () or found.dtype.kind != "U" or str(found) != kind:
         reader.fail(f"kind is {_short(found)}, expected {kind!r}")
-    number = scalar(reader, fields["format_version"], int, "format_version")
+    number = scalar(reader, head["format_version"], int, "format_version")
     if not 1 <= number <= version:
         reader.fail(f"format version {number}; this cnn_core reads version"
                     f"{'' if version == 1 else 's 1 to'} {version}")
-    text = fields["config"]
+    return number
+
+
+def read_config(reader, kind, version):
+    """The configuration dict of a file written by write_config_file, after checking its kind
+    and format version (files of versions 1 to `version` are read)."""
+    check_kind(reader, kind, version)
+    text = reader.read(("config",))["config"]
     if text.shape != () or text.dtype.kind != "U":
         reader.fail(f"config must be a JSON text; got {_short(text)}")
     try:

@@ -1,7 +1,10 @@
-"""The progress bar of long trainings (the CLI's epochs, ``Network.fit(verbose=1)``).
+"""The progress bar of long trainings: the CLI's epochs, ``Network.fit(verbose=1)`` and
+``neuralNetwork.fit(progress=True)``.
 
-tqdm's bar where tqdm is installed (``pip install "cnn_core[progress]"``; ``tqdm.auto`` picks
-the notebook widget in Jupyter), else a plain one-line counter on a terminal, else nothing.
+In a Jupyter kernel: tqdm's widget (``tqdm.notebook``; needs ipywidgets, as ``pip install
+"cnn_core[notebook]"`` installs), else tqdm's text bar in the cell. Elsewhere: tqdm's bar where
+tqdm is installed (``pip install "cnn_core[progress]"``), else a plain one-line counter on a
+terminal; nothing when stderr is not a terminal.
 """
 import sys
 import time
@@ -18,12 +21,13 @@ class Progress:
         self.stream = sys.stderr if stream is None else stream
         self.start = self.last = time.perf_counter()
         self.shown = False
-        try:
-            import tqdm as _package             # noqa: F401  (first: tqdm.auto may be cached)
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.bar = None
-        else:
+        self.bar = _jupyter_bar(desc, total) if _in_jupyter() else None
+        if self.bar is None:
+            try:
+                import tqdm as _package         # noqa: F401  (first: tqdm.std may be cached)
+                from tqdm.std import tqdm
+            except ImportError:
+                return
             self.bar = tqdm(total=total, desc=desc, unit=" samples", unit_scale=True, leave=False,
                             file=self.stream, disable=None, dynamic_ncols=True)
 
@@ -55,3 +59,27 @@ def isatty(stream):
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _in_jupyter():
+    """Whether this runs in a Jupyter kernel (whose stderr is not a terminal, but shows bars)."""
+    shell = sys.modules.get("IPython")
+    try:
+        return shell is not None and "ipykernel" in sys.modules and shell.get_ipython() is not None
+    except AttributeError:
+        return False
+
+
+def _jupyter_bar(desc, total):
+    """tqdm's widget (with ipywidgets) or text bar for a Jupyter cell; None without tqdm."""
+    try:
+        import tqdm as _package                 # noqa: F401  (first: tqdm.std may be cached)
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+        except ImportError:
+            from tqdm.std import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit=" samples", unit_scale=True, file=sys.stderr,
+                mininterval=0.2)

@@ -876,54 +876,16 @@ def _rescaled(v):
 
 
 def _progress_bar(progress, total):
-    """fit's progress=: True shows a bar, None/False nothing, a callable is called as
-    progress(epoch, done_in_epoch, N). The bar (``bar(done)``, ``bar.close()``), or None.
-
-    In a Jupyter kernel the bar is tqdm's widget (tqdm.notebook; needs ipywidgets, as
-    ``pip install "cnn_core[notebook]"`` installs), else tqdm's text bar in the cell; elsewhere
-    cnn_core's terminal bar (tqdm where installed, else a counter; nothing when stderr is not a
-    terminal)."""
+    """fit's progress=: True shows a bar (cnn_core._progress: tqdm's widget in Jupyter, a bar on
+    a terminal), None/False nothing, a callable is called as progress(epoch, done_in_epoch, N).
+    The bar (``bar(done)``, ``bar.close()``), or None."""
     if progress is True:
-        bar = _jupyter_bar(total)
-        if bar is not None:
-            return bar
         from ._progress import Progress
         return Progress("fit", total)
     if progress is None or progress is False or callable(progress):
         return None
     raise TypeError(f"progress must be True (a progress bar), None/False or a callable "
                     f"progress(epoch, samples_done, n_samples); got {progress!r}.")
-
-
-class _TqdmBar:
-    def __init__(self, bar):
-        self.bar = bar
-
-    def __call__(self, done):
-        self.bar.update(done - self.bar.n)
-
-    def close(self):
-        self.bar.close()
-
-
-def _jupyter_bar(total):
-    """A tqdm bar for a Jupyter kernel (widget with ipywidgets, else text), or None elsewhere
-    or without tqdm. (cnn_core's terminal bar shows nothing there: a kernel's stderr is not a
-    terminal.)"""
-    import sys
-    shell = sys.modules.get("IPython")
-    try:
-        if shell is None or "ipykernel" not in sys.modules or shell.get_ipython() is None:
-            return None
-        try:
-            import ipywidgets  # noqa: F401
-            from tqdm.notebook import tqdm
-        except ImportError:
-            from tqdm.std import tqdm
-    except (ImportError, AttributeError):
-        return None
-    return _TqdmBar(tqdm(total=total, desc="fit", unit=" samples", unit_scale=True,
-                         file=sys.stderr, mininterval=0.2))
 
 
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
@@ -962,12 +924,7 @@ def read_file(source):
     "activation", "n_threads", "samples_trained", "wih", "who"}. Anything wrong raises
     FileError naming the file; the weights are read only once their declared shapes match."""
     with _npzfile.NpzReader(source, _FILE_WHAT) as f:
-        head = f.read(("kind", "format_version"))
-        if head["kind"].shape != () or str(head["kind"]) != FILE_KIND:
-            f.fail(f"kind is {head['kind']!r}, expected {FILE_KIND!r}")
-        version = _npzfile.scalar(f, head["format_version"], int, "format_version")
-        if version != FORMAT_VERSION:
-            f.fail(f"format version {version}; this cnn_core reads version {FORMAT_VERSION}")
+        _npzfile.check_kind(f, FILE_KIND, FORMAT_VERSION)
         extra = tuple(k for k in _OPTIONAL_FIELDS if f.has(k))
         fields = f.read(("inodes", "hnodes", "onodes", "lr", "dtype", "activation") + extra)
         try:
