@@ -280,11 +280,15 @@ class Optimizer:
         if owner is not None and owner is not network:
             raise ValueError("this optimizer already trains another Network: its state belongs "
                              "to that network's parameters. Give each network its own optimizer.")
-        state = self._state
-        if state is not None and (len(state) != len(params) or any(
-                s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, params))):
+        if not self._state_fits(params):
             raise ValueError("this optimizer has state (velocities, averages) made for other "
                              "parameters than this network's; give the network a new optimizer.")
+
+    def _state_fits(self, params):
+        """Whether the state is None or was made for arrays of the sizes and dtypes of `params`."""
+        state = self._state
+        return state is None or len(state) == len(params) and not any(
+            s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, params))
 
     def _join(self, network, kernels):
         """Train `network` (a weak reference; its locks guard changes of the settings), on the
@@ -316,15 +320,12 @@ class Optimizer:
                                  f"({p.shape}, {p.dtype}); got "
                                  f"{(g.shape, str(g.dtype)) if isinstance(g, numpy.ndarray) else type(g).__name__}.")
         grads = [numpy.ascontiguousarray(g) for g in grads]
-        if self._state is not None:
+        if not self._state_fits(params):
             shapes = [(s[0].size if s else None) for s in self._state]
-            if len(self._state) != len(params) or any(
-                    s and (s[0].size != p.size or s[0].dtype != p.dtype)
-                    for s, p in zip(self._state, params)):
-                raise ValueError(f"this optimizer's state was made for {len(self._state)} parameter "
-                                 f"array(s) of sizes {shapes}; got {len(params)} of sizes "
-                                 f"{[p.size for p in params]}. Use a new optimizer for other "
-                                 f"parameters.")
+            raise ValueError(f"this optimizer's state was made for {len(self._state)} parameter "
+                             f"array(s) of sizes {shapes}; got {len(params)} of sizes "
+                             f"{[p.size for p in params]}. Use a new optimizer for other "
+                             f"parameters.")
         return list(params), grads
 
     # ---------------------------------------------------------------- state and configuration
