@@ -112,9 +112,10 @@ class _Fit:
                 if self.rng is not None and not per_sample:
                     net._batches.reserve(B, self.X.shape[1], self.T.shape[1], net._dtype)
                 rollback = Rollback(self.snapshot, self.restore, self.replay)
+                X, T, Wn, take, train = self.X, self.T, self.Wn, net._batches.take, self.step
                 for epoch in range(epochs):
-                    self.order = (self.rng.permutation(N) if self.rng is not None else
-                                  numpy.arange(N) if per_sample else None)
+                    self.order = order = (self.rng.permutation(N) if self.rng is not None else
+                                          numpy.arange(N) if per_sample else None)
                     with net._lock:
                         rollback.save()
                         lr = net._optimizer.lr
@@ -127,12 +128,11 @@ class _Fit:
                         # other threads see the parameters between steps, never within one
                         with net._lock:
                             if per_sample:
-                                loss, right, failed, failure = self.samples(self.order[start:stop])
+                                loss, right, failed, failure = self.samples(order[start:stop])
                                 failed += start
                             else:
-                                loss, right, failure = self.step(
-                                    *net._batches.take(self.X, self.T, self.Wn, self.order,
-                                                       start, stop))
+                                xb, tb, wb = take(X, T, Wn, order, start, stop)
+                                loss, right, failure = train(xb, tb, wb)
                                 failed = step
                             if failure:
                                 self.recover(rollback, failure, failed)
