@@ -236,6 +236,14 @@ def run_case(rng, index, log):
                 return
         if not ref_scale < limit:
             return      # near overflow the order of roundings decides it; nothing to compare
+        ours_scale = max(numpy.abs(net.wih).max(), numpy.abs(net.who).max())
+        if not max(ref_scale, ours_scale) < SATURATED:
+            # as params_huge for the deep networks: the sigmoid output is saturated, and the
+            # update's o * (1 - o) takes its value from the last bit of exp, which NumPy and
+            # the C library compute differently; from here on the two go their own ways
+            count(op, "ok (not compared: weights beyond 1e3, the sigmoid output saturated)")
+            ref.wih, ref.who = net.wih.copy(), net.who.copy()
+            continue
         atol = tol * max(1.0, ref_scale)     # roundings of sums scale with the largest weight
         if not (numpy.allclose(net.wih, ref.wih, rtol=tol, atol=atol)
                 and numpy.allclose(net.who, ref.who, rtol=tol, atol=atol)):
