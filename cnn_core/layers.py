@@ -4,9 +4,32 @@ A layer owns its parameters and every buffer its kernels write (outputs and grad
 largest batch seen so far), so training allocates nothing per batch after the first. Its
 ``forward`` caches what ``backward`` needs, and the two sit side by side below. The loops are in
 the kernels (``cnn_core/_dense.pxi``); a :class:`cnn_core.Network` with ``backend="numpy"`` runs
-the same layer on the NumPy twins of those kernels (``cnn_core.reference``).
+the same layer on the NumPy twins of those kernels (``cnn_core._dense_numpy``).
+
+What a layer provides to a network (and its trainer, ``cnn_core._trainer``). These are a
+protocol between the modules of this package, not public API, hence the leading underscore:
+they take the kernel module ``K`` of the network's backend and validate nothing (the public
+``forward``, ``backward``, ``parameters`` and ``gradients`` check their arguments and run on
+the compiled kernels).
+
+- ``_params``, ``_grads``: the flat parameter and gradient vectors (W then b), live; ``W``,
+  ``b``, ``dW``, ``db`` are views of them. One optimizer call per layer updates ``_params``.
+- ``_prepare(rows, need_dX=False)``: buffers for batches of ``rows`` rows (made once for the
+  largest batch; ``_forward`` prepares by itself).
+- ``_forward(K, X, logits_only=False)`` -> (output, finite): the output buffer (Z only, with
+  ``logits_only``, for a fused softmax-cross-entropy) and whether it is finite.
+- ``_loss_buffers()`` -> (Y, dZ): where a loss kernel writes the output layer's probabilities
+  (fused) and the gradient the backward pass starts from.
+- ``_backward(K, dY, need_dX, from_logits=False)`` -> dX: sets the gradients from dY.
+- ``_per_sample(need_dX)`` -> (activation code, slope, bias, Y, Z, dZ, dX): everything the
+  per-sample SGD kernel (``sgd_train_samples``) takes of the layer; the layer then holds no
+  forward pass that ``backward`` could use.
+- ``_join(network)`` and ``_network()``: the network the layer belongs to (it takes the
+  network's locks), or None.
+- ``_record()`` and ``Dense._from_record(...)``: the layer in a network's file.
 """
 import threading
+import weakref
 
 import numpy
 
@@ -213,7 +236,7 @@ class Dense:
         (N, n_out), a read-only view of the layer's buffer. Caches X and Y for ``backward``."""
         X = check.rows(X, "X", self._n_in, "n_in", self._dtype)
         with self._lock:
-            self._ensure(len(X), copy_input=True)
+            self._prepare(len(X), copy_input=True)
             Xin = self._Xfull[:len(X)]
             numpy.copyto(Xin, X)               # owned: changing X afterwards cannot spoil backward
             Y, finite = self._forward(_compiled, Xin)
@@ -301,9 +324,20 @@ class Dense:
         ``backward``."""
         return _npzfile.reduce(self)
 
-    # The internals the Network calls (no validation; `K` is the kernel module of the backend).
+    # ---------------------------------------------------------------- what a network calls
+    # (the protocol of the module docstring: no validation; `K` is the backend's kernel module)
 
-    def _ensure(self, n, need_dX=False, copy_input=False):
+    def _network(self):
+        """The Network this layer belongs to, or None."""
+        return self._owner() if self._owner is not None else None
+
+    def _join(self, network):
+        """Belong to `network` (a weak reference): lock with its locks from now on."""
+        with self._training, self._lock:
+            self._owner = weakref.ref(network)
+            self._training, self._lock = network._training, network._lock
+
+    def _prepare(self, n, need_dX=False, copy_input=False):
         """Buffers for n rows; views of them for this n."""
         if n > self._capacity:
             cap = n
@@ -330,18 +364,32 @@ class Dense:
         Z = X @ W + b (the fused softmax-cross-entropy kernel does the rest). Returns (the array
         written, whether Z is finite)."""
         if len(X) != self._rows:
-            self._ensure(len(X))
+            self._prepare(len(X))
         self._X = X
         if logits_only:
             return self._Z, K.dense_forward(X, self._W, self._b, _IDENTITY, 1.0, self._Z, self._Z)
         return self._Y, K.dense_forward(X, self._W, self._b, self._act.code, self._slope,
                                         self._Z, self._Y)
 
+    def _loss_buffers(self):
+        """(Y, dZ) of the current batch: a loss kernel writes the probabilities (softmax fused
+        with the cross-entropy) into Y and the gradient the backward pass starts from into dZ."""
+        return self._Y, self._dZ
+
+    def _per_sample(self, need_dX):
+        """What the per-sample SGD kernel takes of this layer: (activation code, slope, bias,
+        then the whole Y, Z, dZ and dX buffers (dX empty unless `need_dX`), for one row at
+        least). It overwrites them, so the layer forgets its cached forward pass."""
+        self._X = None
+        self._prepare(1, need_dX=need_dX)
+        return (self._act.code, self._slope, self._bias, self._Yfull, self._Zfull, self._dZfull,
+                self._dXfull if need_dX else self._no_dX)
+
     def _backward(self, K, dY, need_dX, from_logits=False):
         """dW, db (and dX when `need_dX`) from dY, the gradient with respect to Y, or with
         respect to Z when `from_logits` (dY may then be the layer's own dZ buffer)."""
         if need_dX:
-            self._ensure(len(dY), need_dX=True)
+            self._prepare(len(dY), need_dX=True)
         dX = self._dX if need_dX else self._no_dX
         if from_logits:
             K.dense_backward(self._X, self._W, self._Y, dY, _IDENTITY, 1.0, self._dZ,

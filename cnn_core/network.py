@@ -14,12 +14,17 @@ The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared
 with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
 runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
 both give the same results (to rounding).
+
+Where things are: ``Network`` is the model: its layers (``cnn_core.layers``, used through the
+protocol its docstring lists), the loss (``cnn_core.losses``), the forward pass with the loss
+(``_forward_loss``) and the backward pass (``_backward``), the queries (predict, loss, accuracy,
+gradient) and the file format (save, load). ``fit`` checks its arguments and hands the training
+loop (epochs, batches, per-sample SGD, interrupts, divergence, callbacks, history) to
+``cnn_core._trainer``; the optimizer (``cnn_core.optimizers``) updates the parameters.
 """
 import json
 import os
 import threading
-import time
-import weakref
 from contextlib import contextmanager
 
 import numpy
@@ -29,7 +34,7 @@ from . import activations
 from . import optimizers as _optimizers
 from . import _dense_numpy
 from ._dispatch import kernels as _compiled
-from . import _interrupts, _npzfile, _tuning
+from . import _interrupts, _npzfile, _trainer, _tuning
 from . import errors
 from .errors import DivergenceError
 from .layers import Dense
@@ -101,22 +106,21 @@ class Network:
         self._fused = loss.fused_activation is not None
         self._classifier = loss.classifier or layers[-1].n_out >= 2
         self._dtype = layers[0].dtype
-        self._params = [layer._params for layer in layers]
+        self._params = [layer._params for layer in layers]     # one flat vector per layer
         self._grads = [layer._grads for layer in layers]
         # _training serializes fit (and assignments to the layers' W, b, and of the optimizer);
         # _lock guards parameters, buffers, optimizer state and history for one step, so that a
         # predict from another thread waits for one batch and sees whole batches' updates.
-        # The layers take both (see _claim).
+        # The layers take both (Dense._join).
         self._training = threading.RLock()
         self._lock = _interrupts.StepLock()
         _interrupts.fork_safe(self)
         self._optimizer = None
         self._adopt(optimizer)
         self.history = _new_history()
-        self._xb = self._tb = self._wb = None   # row-gathering buffers of shuffled fit
-        # samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds
-        self._per_call = max(1, _tuning.FIT_CHUNK_WORK // (3 * sum(l.n_in * l.n_out for l in layers)))
-        self._claim(layers)
+        self._batches = _trainer.Batches()      # row-gathering buffers of shuffled fit
+        for layer in layers:
+            layer._join(self)                   # they lock with this network's locks from now on
 
     # ---------------------------------------------------------------- description
 
@@ -142,32 +146,14 @@ class Network:
         with self._training, self._lock:
             yield
 
-    def _claim(self, layers):
-        """Make the layers this network's: they lock with its locks from now on."""
-        me = weakref.ref(self)
-        for layer in layers:
-            with layer._training, layer._lock:
-                layer._owner = me
-                layer._training, layer._lock = self._training, self._lock
-
     def _adopt(self, optimizer):
-        owner = getattr(optimizer, "_owner", None)
-        owner = owner() if owner is not None else None
-        if owner is not None and owner is not self:
-            raise ValueError("this optimizer already trains another Network: its state belongs "
-                             "to that network's parameters. Give each network its own optimizer.")
-        state = optimizer._state
-        if state is not None and (len(state) != len(self._params) or any(
-                s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, self._params))):
-            raise ValueError("this optimizer has state (velocities, averages) made for other "
-                             "parameters than this network's; give the network a new optimizer.")
+        optimizer._check_for(self, self._params)
         if optimizer.schedule is None:
             check.rate_in_dtype(optimizer.lr, "the optimizer's lr", self._dtype)
         with self._training, self._lock:
-            optimizer._bind(self._K)
-            optimizer._owner = weakref.ref(self)
+            optimizer._join(self, self._K)
             if self._optimizer is not None and self._optimizer is not optimizer:
-                self._optimizer._owner = None
+                self._optimizer._leave()
             self._optimizer = optimizer
 
     def __repr__(self):
@@ -241,155 +227,22 @@ class Network:
                 raise TypeError("validation_data must be a pair (X_val, T_val).")
             Xv = self._inputs(validation_data[0], "validation X")
             Tv = self._targets(validation_data[1], len(Xv), "validation T")
-        if not shuffle:
-            rng = None
-        Wn = None if weights is None else weights.astype(self._dtype)    # for the loss kernels
-        Wvn = None if Wv is None else Wv.astype(self._dtype)
-        report = _EpochReport(epochs, len(X)) if verbose else None
         if callbacks is None:
             callbacks = []
         elif callable(callbacks):
             callbacks = [callbacks]
         if not all(callable(c) for c in callbacks):
             raise TypeError("callbacks must be a list of functions callback(network, epoch, logs).")
-
         if self._optimizer.schedule is not None:    # (a constant rate is checked when set)
             check.rate_in_dtype(self._optimizer.lr, "the optimizer's lr (its schedule's value "
                                 f"at step {self._optimizer.iterations})", self._dtype)
-        N = len(X)
-        B = min(batch_size, N)
-        seen = 0                    # samples of the batches applied in this call
-        try:
-            with self._training, _interrupts.DeferredInterrupts() as interrupts, _quiet():
-                per_sample = B == 1 and self._plain_sgd()
-                # per-sample SGD: many samples per kernel call, a few milliseconds of work
-                rows = self._samples_per_call() if per_sample else B
-                if shuffle and not per_sample and (self._xb is None or self._xb.shape[0] < B
-                                                   or self._xb.shape[1] != X.shape[1]
-                                                   or self._tb.shape[1] != T.shape[1]):
-                    self._xb = numpy.empty((B, X.shape[1]), self._dtype)
-                    self._tb = numpy.empty((B, T.shape[1]), self._dtype)
-                    self._wb = numpy.empty(B, self._dtype)
-                for epoch in range(epochs):
-                    order = rng.permutation(N) if shuffle else (numpy.arange(N) if per_sample else None)
-                    with self._lock:
-                        saved = self._snapshot()
-                        lr = self._optimizer.lr
-                    loss_sum, correct, failure = 0.0, 0, None
-                    if report is not None:
-                        report.start(epoch)
-                    for step, start in enumerate(range(0, N, rows)):
-                        stop = min(start + rows, N)
-                        # one whole step (batch, or run of samples) at a time under the lock:
-                        # other threads see the parameters between steps, never within one
-                        with self._lock:
-                            if per_sample:
-                                loss, right, failed, failure = self._train_samples(
-                                    X, T, order[start:stop], weights)
-                                failed += start
-                            else:
-                                xb, tb, wb = self._batch(X, T, Wn, order, start, stop)
-                                loss, right, failure = self._train_step(xb, tb, wb)
-                                failed = step
-                            if failure is not None:
-                                self._recover(failure, saved, X, T, weights, order, B, failed,
-                                              per_sample)
-                        if failure is not None:
-                            break
-                        loss_sum += loss
-                        correct += right
-                        seen += stop - start
-                        if report is not None:
-                            report.progress(stop)
-                        # Ctrl-C (any held-back signal) raises here, between whole steps; after
-                        # an epoch's last step only once the epoch is in the history (below)
-                        if stop < N:
-                            interrupts.check()
-                        self._lock.let_waiting_in()
-                    if failure is not None:
-                        raise errors.diverged_in_fit(
-                            epoch + 1, f"non-finite {failure} at batch {failed + 1} of {-(-N // B)}",
-                            "its last finite parameters, from before that batch",
-                            f"{self._optimizer.lr:g}")
-                    logs = {"loss": loss_sum / N,
-                            "accuracy": correct / N if self._classifier else float("nan"),
-                            "val_loss": float("nan"), "val_accuracy": float("nan"), "lr": lr}
-                    if validation_data is not None:
-                        try:
-                            v_loss, v_correct = self._evaluate(Xv, Tv, between=interrupts.check,
-                                                               weights=Wvn)
-                        except DivergenceError:
-                            with self._lock:
-                                largest = max(float(numpy.abs(p).max()) for p in self._params)
-                            raise DivergenceError(
-                                f"Training diverged at epoch {epoch + 1}: the forward pass of the "
-                                f"validation data is not finite (the parameters have grown to "
-                                f"{largest:.3g}, or the validation inputs are too large); the "
-                                f"network keeps its parameters from the end of that epoch, which "
-                                f"are finite. {errors.advice(f'{self._optimizer.lr:g}')}") from None
-                        except BaseException:
-                            # a signal's handler raised while scoring (Ctrl-C, SystemExit): the
-                            # epoch is trained, so it goes into the history (unscored) first
-                            self._append_history(logs)
-                            raise
-                        logs["val_loss"] = v_loss / len(Xv)
-                        if self._classifier:
-                            logs["val_accuracy"] = v_correct / len(Xv)
-                    self._append_history(logs)
-                    if report is not None:
-                        report.end(logs)
-                    interrupts.check()
-                    if callbacks:
-                        halt = False
-                        with interrupts.paused():   # the user's code: Ctrl-C as usual
-                            for callback in callbacks:
-                                halt |= callback(self, epoch + 1, dict(logs)) is True
-                        if halt:
-                            break
-        except KeyboardInterrupt:
-            raise errors.fit_interrupted(seen, N) from None
-        finally:
-            if report is not None:
-                report.close()
-        return self
+        if validation_data is not None:
+            validation_data = (Xv, Tv, None if Wv is None else Wv.astype(self._dtype))
+        return _trainer.fit(self, X, T, weights, epochs, batch_size, rng if shuffle else None,
+                            validation_data, callbacks, verbose)
 
-    def _append_history(self, logs):
-        with self._lock:
-            for key, value in logs.items():
-                self.history[key].append(value)
-
-    def _batch(self, X, T, W, order, start, stop):
-        """Rows start:stop of this epoch's order of X, T and the weights W (or None): views, or
-        gathered into buffers."""
-        if order is None:
-            return X[start:stop], T[start:stop], None if W is None else W[start:stop]
-        if stop - start == 1:                               # one row: a view, nothing to copy
-            j = int(order[start])
-            return X[j:j + 1], T[j:j + 1], None if W is None else W[j:j + 1]
-        idx = order[start:stop]
-        xb, tb = self._xb[:stop - start], self._tb[:stop - start]
-        numpy.take(X, idx, axis=0, out=xb, mode="clip")     # "clip": no temporary (idx is valid)
-        numpy.take(T, idx, axis=0, out=tb, mode="clip")
-        if W is None:
-            return xb, tb, None
-        wb = self._wb[:stop - start]
-        numpy.take(W, idx, out=wb, mode="clip")
-        return xb, tb, wb
-
-    def _train_step(self, X, T, W=None):
-        """Forward, loss, backward and one optimizer update on a batch (rows weighted by W, or
-        not). Returns (summed loss, correct rows, None) or (..., what was not finite); nothing is
-        updated in the latter case except by an update that itself produced non-finite
-        parameters."""
-        loss, correct, finite = self._forward_loss(X, T, W)
-        if not finite:
-            return loss, correct, FAILURES[STEP_FORWARD]
-        if not loss - loss == 0:
-            return loss, correct, FAILURES[STEP_LOSS]
-        self._backward()
-        if not self._optimizer._update(self._params, self._grads):
-            return loss, correct, FAILURES[STEP_UPDATE]
-        return loss, correct, None
+    # ---------------------------------------------------------------- forward and backward
+    # (the passes of a training step, for the trainer, and of the queries below)
 
     def _forward_loss(self, X, T, W=None):
         """The batch through every layer and the loss kernel (rows weighted by W, or not); the
@@ -403,99 +256,23 @@ class Network:
             finite &= ok
         out = self._layers[-1]
         scale = 1.0 / len(X)
+        o, ok = out._forward(K, h, logits_only=self._fused)      # Z when fused, else Y
+        Y, dZ = out._loss_buffers()
         if self._fused:
-            Z, ok = out._forward(K, h, logits_only=True)
-            loss, correct = self._loss_kernel(Z, T, out._Y, out._dZ, scale, W)
+            loss, correct = self._loss_kernel(o, T, Y, dZ, scale, W)
         else:
-            Y, ok = out._forward(K, h)
-            loss, correct = self._loss_kernel(Y, T, out._dZ, scale, W)
+            loss, correct = self._loss_kernel(o, T, dZ, scale, W)
         return loss, correct, finite and ok
 
     def _backward(self):
+        """Backpropagation from the gradient _forward_loss left: every layer's gradients."""
         K = self._K
         layers = self._layers
         out = layers[-1]
-        g = out._backward(K, out._dZ, need_dX=len(layers) > 1, from_logits=self._fused)
+        g = out._backward(K, out._loss_buffers()[1], need_dX=len(layers) > 1,
+                          from_logits=self._fused)
         for i in range(len(layers) - 2, -1, -1):
             g = layers[i]._backward(K, g, need_dX=i > 0)
-
-    def _snapshot(self):
-        return [p.copy() for p in self._params], self._optimizer._get_state()
-
-    def _restore(self, saved):
-        params, opt_state = saved
-        for p, s in zip(self._params, params):
-            numpy.copyto(p, s)
-        self._optimizer._set_state(opt_state)
-
-    def _recover(self, failure, saved, X, T, weights, order, B, step, per_sample):
-        """After a failed batch `step`: make the parameters the last finite ones. A failed forward
-        pass changed nothing; a failed update is undone by going back to the start of the epoch
-        and replaying its first `step` batches (the same computation, so the same result)."""
-        if failure != FAILURES[STEP_UPDATE]:
-            return
-        self._restore(saved)
-        N = len(X)
-        if per_sample:
-            self._train_samples(X, T, (order if order is not None else numpy.arange(N))[:step],
-                                weights)
-            return
-        W = None if weights is None else weights.astype(self._dtype)
-        for s, start in enumerate(range(0, N, B)):
-            if s == step:
-                break
-            xb, tb, wb = self._batch(X, T, W, order, start, min(start + B, N))
-            if self._train_step(xb, tb, wb)[2] is not None:  # cannot happen: it was finite before
-                self._restore(saved)
-                break
-
-    def _plain_sgd(self):
-        """Whether the optimizer is SGD (with or without momentum), which per-sample training
-        can run in the kernel sgd_train_samples."""
-        opt = self._optimizer
-        return isinstance(opt, _optimizers.SGD) and type(opt)._step is _optimizers.SGD._step
-
-    def _samples_per_call(self):
-        """Samples per call of the per-sample SGD kernel: about FIT_CHUNK_WORK multiply-adds."""
-        return self._per_call
-
-    def _train_samples(self, X, T, order, weights=None):
-        """Per-sample SGD on rows `order` of X, T (weighted by `weights` (N,) float64, or not):
-        the steps of _train_step with batches of one row, many samples per kernel call. Returns
-        (summed loss, correct, failed position or -1, what was not finite or None)."""
-        opt = self._optimizer
-        layers = self._layers
-        for layer in layers:
-            layer._X = None          # the layers will hold no forward pass that backward could use
-        if opt._state is None:
-            opt._state = [opt._new_state(p) for p in self._params]
-        for i, layer in enumerate(layers):
-            layer._ensure(1, need_dX=i > 0)
-        empty = numpy.zeros(0, self._dtype)
-        velocities = [state[0] if state else empty for state in opt._state]
-        sizes = numpy.array([self.n_in] + [layer.n_out for layer in layers], numpy.intp)
-        codes = numpy.array([layer._act.code for layer in layers], numpy.intc)
-        slopes = numpy.array([layer.slope for layer in layers], numpy.float64)
-        bias = numpy.array([layer.bias for layer in layers], numpy.intp)
-        lists = ([l._Yfull for l in layers], [l._Zfull for l in layers], [l._dZfull for l in layers],
-                 [l._dXfull if i else l._no_dX for i, l in enumerate(layers)])
-        per_call = self._samples_per_call()
-        loss_sum, correct = 0.0, 0
-        for a in range(0, len(order), per_call):
-            part = order[a:a + per_call]
-            schedule = opt.schedule
-            rates = (numpy.full(len(part), opt.lr) if schedule is None else
-                     numpy.array([schedule(opt.iterations + k) for k in range(len(part))], numpy.float64))
-            loss, right, failed, kind = self._K.sgd_train_samples(
-                X, T, part, self._params, self._grads, velocities, *lists, sizes, codes, slopes,
-                bias, self._loss.code, rates, opt.momentum, opt.nesterov, opt.weight_decay, weights)
-            loss_sum += loss
-            correct += right
-            if failed >= 0:
-                opt.iterations += failed + (kind == STEP_UPDATE)
-                return loss_sum, correct, a + failed, FAILURES[kind]
-            opt.iterations += len(part)
-        return loss_sum, correct, -1, None
 
     # ---------------------------------------------------------------- using the network
 
@@ -565,8 +342,8 @@ class Network:
                 raise DivergenceError("gradient: the forward pass is not finite (parameters not "
                                       "finite, or inputs too large).")
             self._backward()
-            return [(layer._dW.copy(), layer._db.copy() if layer.bias else None)
-                    for layer in self._layers]
+            return [(dW.copy(), db[0].copy() if db else None)
+                    for dW, *db in (layer.gradients() for layer in self._layers)]
 
     def numerical_gradient(self, X, T, eps=1e-5):
         """The gradient of ``loss(X, T)`` by central differences, (L(p + eps) - L(p - eps)) /
@@ -799,8 +576,7 @@ def _check_layers(layers):
     for i, layer in enumerate(layers):
         if not isinstance(layer, Dense):
             raise TypeError(f"layers[{i}] must be a cnn_core.layers.Dense; got {type(layer).__name__}.")
-        owner = layer._owner() if layer._owner is not None else None
-        if owner is not None:
+        if layer._network() is not None:
             raise ValueError(f"layers[{i}] already belongs to another Network (a layer holds its "
                              f"network's batch values and is locked with it); give each network "
                              f"its own layers, e.g. a new Dense with W and b copied.")
@@ -912,33 +688,3 @@ def _split_rows(rng, n_rows, fraction, T):
     keep = numpy.ones(n_rows, bool)
     keep[val] = False
     return order[keep[order]], numpy.sort(val)
-
-
-class _EpochReport:
-    """fit(verbose=1): a progress bar per epoch on a terminal, then a line per epoch."""
-
-    def __init__(self, epochs, n_rows):
-        self.epochs, self.n_rows = epochs, n_rows
-        self.bar = None
-
-    def start(self, epoch):
-        from ._progress import Progress
-        self.epoch = epoch
-        self.began = time.perf_counter()
-        self.bar = Progress(f"epoch {epoch + 1}/{self.epochs}", self.n_rows)
-
-    def progress(self, done):
-        self.bar(done)
-
-    def end(self, logs):
-        self.close()
-        seconds = time.perf_counter() - self.began
-        parts = [f"{key} {value:.4f}" for key, value in logs.items()
-                 if key != "lr" and value == value]
-        print(f"epoch {self.epoch + 1}/{self.epochs}: {', '.join(parts)}, lr {logs['lr']:.3g} "
-              f"({seconds:.2f} s, {self.n_rows / max(seconds, 1e-9):,.0f} samples/s)", flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

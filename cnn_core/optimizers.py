@@ -2,7 +2,7 @@
 
 Each optimizer validates its arguments once and updates parameter arrays in place with one
 kernel call per array (``cnn_core/_dense.pxi``; a ``Network(backend="numpy")`` switches it to the
-NumPy twins in ``cnn_core.reference``). State (velocities, running averages) is created lazily
+NumPy twins in ``cnn_core._dense_numpy``). State (velocities, running averages) is created lazily
 at the first ``update``, one set per parameter array.
 
     >>> opt = SGD(0.1, momentum=0.9)
@@ -21,7 +21,26 @@ A learning rate is a number or a schedule: ``StepDecay``, ``ExponentialDecay`` o
 ``InverseTimeDecay``, functions of ``step``, the number of updates made so far
 (``optimizer.iterations``). To decay once per epoch, give ``decay_steps`` (or ``step_size``) the
 number of updates in an epoch (the number of samples, for per-sample training).
+
+What an optimizer provides to the network it trains (and its trainer, ``cnn_core._trainer``):
+a protocol between the modules of this package, not public API (no checks; the public
+``update`` checks its arguments, then runs ``_update``).
+
+- ``_update(params, grads)`` -> whether finite: one update of the network's flat parameter
+  vectors (one per layer), at the rate ``lr``; it advances ``iterations`` by one.
+- ``_rates(n)``: the learning rates of the next n updates (the schedule's values at
+  ``iterations``, ``iterations + 1``, ..., or the constant rate), for the per-sample kernel.
+- ``_advance(n)``: count n updates made (by ``_update``, or by the per-sample kernel): the one
+  place where ``iterations`` grows during training.
+- ``_runs_per_sample()`` and ``_velocities(params)``: whether the per-sample SGD kernel can run
+  this optimizer (plain SGD, with or without momentum), and the velocity per parameter vector
+  it updates (empty arrays without momentum).
+- ``_get_state()``, ``_set_state(saved)``: a copy of (iterations, state arrays) and back, for
+  the snapshot a diverged fit goes back to.
+- ``_check_for(network, params)``, ``_join(network, kernels)``, ``_leave()``: taken on by a
+  network (its state must fit that network's parameters), run on its backend's kernels.
 """
+import weakref
 from contextlib import nullcontext
 
 import numpy
@@ -153,7 +172,7 @@ class Optimizer:
 
     #: names of the per-array state, in order (subclasses)
     state_names = ()
-    #: name of the kernel (in _kernels and in reference)
+    #: name of the kernel (in _kernels and in _dense_numpy)
     kernel_name = None
 
     def __init__(self, lr, weight_decay=0.0):
@@ -224,8 +243,24 @@ class Optimizer:
         finite = True
         for p, g, state in zip(params, grads, self._state):
             finite &= bool(self._step(p.reshape(-1), g.reshape(-1), state, lr, self.iterations + 1))
-        self.iterations += 1
+        self._advance(1)
         return finite
+
+    def _rates(self, n):
+        """The learning rates of the next `n` updates (float64 (n,)): the schedule's values at
+        ``iterations``, ``iterations + 1``, ..., or n times the constant rate."""
+        schedule = self.schedule
+        if schedule is None:
+            return numpy.full(n, self._lr)
+        return numpy.array([schedule(self.iterations + k) for k in range(n)], numpy.float64)
+
+    def _advance(self, n):
+        """Count `n` updates made (the schedule moves on with them)."""
+        self.iterations += n
+
+    def _runs_per_sample(self):
+        """Whether the per-sample SGD kernel can train with this optimizer (SGD only)."""
+        return False
 
     def _new_state(self, p):
         return [numpy.zeros(p.size, p.dtype) for _ in self.state_names]
@@ -234,9 +269,36 @@ class Optimizer:
         raise NotImplementedError
 
     def _bind(self, kernels):
-        """Run on the kernels of `kernels` (the compiled module or cnn_core.reference)."""
+        """Run on the kernels of `kernels` (the compiled module or cnn_core._dense_numpy)."""
         self._kernels = kernels
         self._kernel = getattr(kernels, self.kernel_name)
+
+    def _check_for(self, network, params):
+        """Raise ValueError unless `network`, with parameter vectors `params`, may take this
+        optimizer: it trains no other network, and its state (if any) fits these parameters."""
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None and owner is not network:
+            raise ValueError("this optimizer already trains another Network: its state belongs "
+                             "to that network's parameters. Give each network its own optimizer.")
+        if not self._state_fits(params):
+            raise ValueError("this optimizer has state (velocities, averages) made for other "
+                             "parameters than this network's; give the network a new optimizer.")
+
+    def _state_fits(self, params):
+        """Whether the state is None or was made for arrays of the sizes and dtypes of `params`."""
+        state = self._state
+        return state is None or len(state) == len(params) and not any(
+            s and (s[0].size != p.size or s[0].dtype != p.dtype) for s, p in zip(state, params))
+
+    def _join(self, network, kernels):
+        """Train `network` (a weak reference; its locks guard changes of the settings), on the
+        kernels of its backend."""
+        self._bind(kernels)
+        self._owner = weakref.ref(network)
+
+    def _leave(self):
+        """Train no network any more (it took another optimizer)."""
+        self._owner = None
 
     def _check(self, params, grads):
         if not isinstance(params, (list, tuple)) or not isinstance(grads, (list, tuple)):
@@ -258,15 +320,12 @@ class Optimizer:
                                  f"({p.shape}, {p.dtype}); got "
                                  f"{(g.shape, str(g.dtype)) if isinstance(g, numpy.ndarray) else type(g).__name__}.")
         grads = [numpy.ascontiguousarray(g) for g in grads]
-        if self._state is not None:
+        if not self._state_fits(params):
             shapes = [(s[0].size if s else None) for s in self._state]
-            if len(self._state) != len(params) or any(
-                    s and (s[0].size != p.size or s[0].dtype != p.dtype)
-                    for s, p in zip(self._state, params)):
-                raise ValueError(f"this optimizer's state was made for {len(self._state)} parameter "
-                                 f"array(s) of sizes {shapes}; got {len(params)} of sizes "
-                                 f"{[p.size for p in params]}. Use a new optimizer for other "
-                                 f"parameters.")
+            raise ValueError(f"this optimizer's state was made for {len(self._state)} parameter "
+                             f"array(s) of sizes {shapes}; got {len(params)} of sizes "
+                             f"{[p.size for p in params]}. Use a new optimizer for other "
+                             f"parameters.")
         return list(params), grads
 
     # ---------------------------------------------------------------- state and configuration
@@ -465,6 +524,17 @@ class SGD(Optimizer):
     def _step(self, p, g, state, lr, t):
         v = state[0] if state else _EMPTY[p.dtype]
         return self._kernel(p, g, v, lr, self.momentum, self.nesterov, self.weight_decay)
+
+    def _runs_per_sample(self):
+        # the kernel does SGD's own step: a subclass with another _step needs the batch path
+        return type(self)._step is SGD._step
+
+    def _velocities(self, params):
+        """The velocity of every vector of `params` (state made now if there is none), or
+        empty arrays without momentum: what the per-sample kernel updates."""
+        if self._state is None:
+            self._state = [self._new_state(p) for p in params]
+        return [state[0] if state else _EMPTY[p.dtype] for state, p in zip(self._state, params)]
 
     def _config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import cnn_core
+from cnn_core import _trainer
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, Adam
 
@@ -117,7 +118,7 @@ def test_readers_during_fit_see_whole_steps(tmp_path, batch, make_opt):
     make = lambda: network((784, 256, 10), make_opt())  # noqa: E731
     X, y = data(6400 if batch > 1 else 3000)
     net = make()
-    per_step = batch if batch > 1 else net._samples_per_call()
+    per_step = batch if batch > 1 else _trainer.samples_per_call(net.layers)
     states = boundary_states(make, X, y, batch, per_step)
     outputs = {out: k for k, (_, out) in enumerate(states)}
     # each layer's W and b, as read separately: (layer, "W" or "b") -> the values at boundaries

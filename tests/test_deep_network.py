@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import cnn_core
 import cnn_core._dense_numpy
+from cnn_core import _trainer
 from cnn_core.layers import Dense
 from cnn_core.optimizers import SGD, AdaGrad, Adam, ExponentialDecay, RMSprop
 
@@ -234,7 +235,7 @@ def test_an_update_that_overflows_is_undone(backend):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_training_allocates_nothing_per_batch(shuffle):
+def test_training_allocates_nothing_per_batch(shuffle, monkeypatch):
     """After the first batch the layers' buffers are reused: while a batch is gathered, run
     forward and backward and the optimizer updates, the traced memory peaks far below the size of
     that batch's smallest array (any per-batch array would show)."""
@@ -255,7 +256,8 @@ def test_training_allocates_nothing_per_batch(shuffle):
             return result
         return run
 
-    net._batch, net._train_step = watched(net._batch), watched(net._train_step)
+    monkeypatch.setattr(_trainer.Batches, "take", watched(_trainer.Batches.take))
+    monkeypatch.setattr(_trainer._Fit, "step", watched(_trainer._Fit.step))
     tracemalloc.start()
     try:
         net.fit(X, T, epochs=2, batch_size=2000, shuffle=shuffle, seed=1)
@@ -283,7 +285,7 @@ def test_per_sample_kernel_equals_the_step_by_step_path(backend, loss, hidden, k
     rate = ExponentialDecay(0.2, 0.5, decay_steps=10)
     fast = make(backend, optimizer=SGD(rate, **kwargs), loss=loss, hidden=hidden, sizes=(6, 5, 5, 4))
     slow = make(backend, optimizer=_SteppedSGD(rate, **kwargs), loss=loss, hidden=hidden, sizes=(6, 5, 5, 4))
-    assert fast._plain_sgd() and not slow._plain_sgd()
+    assert fast.optimizer._runs_per_sample() and not slow.optimizer._runs_per_sample()
     T = y if loss == "cross_entropy" else numpy.eye(4)[y] * 0.8 + 0.1
     for net in (fast, slow):
         net.fit(X, T, epochs=3, batch_size=1, seed=2)

@@ -136,6 +136,23 @@ def test_the_schedule_drives_the_rate(backend):
     assert opt.lr == 0.025
 
 
+@pytest.mark.parametrize("lr", [0.3, StepDecay(0.1, step_size=2, gamma=0.5),
+                                ExponentialDecay(0.2, 0.5, decay_steps=3)])
+def test_rates_are_the_lr_of_the_next_updates(lr):
+    """_rates(n), what the per-sample kernel trains with, gives the rate each of the next n
+    updates uses (lr at iterations, iterations + 1, ...); the update counts itself."""
+    opt = SGD(lr)
+    opt._advance(3)
+    rates = opt._rates(5)
+    assert rates.dtype == numpy.float64 and rates.shape == (5,) and opt.iterations == 3
+    p, g = numpy.zeros(2), numpy.zeros(2)
+    seen = []
+    for _ in range(5):
+        seen.append(opt.lr)
+        assert opt._update([p], [g])
+    assert list(rates) == seen and opt.iterations == 8
+
+
 @pytest.mark.parametrize("make, error, match", [
     (lambda: SGD(-0.1), ValueError, r"lr must be a positive finite number; got -0.1"),
     (lambda: SGD("fast"), TypeError, r"lr must be a positive number or a schedule"),
