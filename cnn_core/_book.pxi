@@ -726,7 +726,7 @@ cdef class BookState:
 
     def raw_arrays(self):
         """The arrays themselves, wih with its pending update still owed: for tests of their
-        layout only."""
+        layout and for benchmark.memory_bound (which times flush) only."""
         return {"wih": self._wih, "who": self._who, "xp": self._xp, "s": self._s,
                 "work": self._work, "state": self._state}
 
