@@ -40,68 +40,78 @@ def logit(y: _Floats, out: _Floats) -> None:
 def activate_array(z: _Floats, activation: int, slope: float = 1.0) -> None:
     """z = f(z) in place for a 1-D array (element-wise activations; the sigmoid vectorized)."""
 
-# ---------------------------------------------------------------- the book network
+# ---------------------------------------------------------------- the book network (_book.pxi)
 
-def book_work_size(hnodes: int, onodes: int) -> int:
-    """Length of the `work` buffer of a book network (scratch of one training step)."""
-
-def book_train(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
-               activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
-               n_threads: int = 1) -> int:
-    """Per-sample training on rows ``order`` of X (N, I) and T (N, O), updating wih (H, I) and
-    who (O, H) in place, with the update of wih left pending in xp (I,), s (H,) and
-    state (2,) = [pending, samples trained]. Returns -1, or the position in `order` of the
-    sample whose forward pass was not finite (nothing was updated for it)."""
-
-def book_block_buffers(block: int, inodes: int, hnodes: int) -> Tuple[Tuple[int, int], ...]:
-    """Shapes of the scratch arrays Xb, A, G, S of book_fit for blocks of `block` samples."""
-
-def book_fit(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, order: _Indices, lr: float,
-             activation: int, work: _Floats, xp: _Floats, s: _Floats, state: _Indices,
-             Xb: _Floats, A: _Floats, G: _Floats, S: _Floats, n_threads: int = 1) -> int:
-    """book_train's result, computed in blocks of A.shape[0] samples (wih read twice per block;
-    the same rule, sums in another order). Applies a pending update first; leaves none. Returns
-    -1 or the position of the first non-finite sample."""
-
-class BookBuffers:
-    """Typed views of one book network's arrays, held so that one-sample calls convert only
-    their own inputs."""
-    def __init__(self, wih: _Floats, who: _Floats, work: _Floats, xp: _Floats, s: _Floats,
-                 state: _Indices, n_threads: int) -> None: ...
+class BookState:
+    """The state of one book network (wih (H, I), who (O, H), the pending update of wih,
+    [pending?, samples trained], the kernels' scratch) in arrays it owns, aligned on cache
+    lines, and every operation on them. Whatever reads wih applies the pending update first.
+    Not thread-safe (the network holds its locks); never pickled or copied."""
+    dtype: numpy.dtype[Any]
+    n_in: int
+    n_hidden: int
+    n_out: int
+    def __init__(self, wih: npt.ArrayLike, who: npt.ArrayLike,
+                 dtype: Optional[npt.DTypeLike] = None) -> None: ...
+    @property
+    def wih(self) -> _Floats:
+        """wih, the pending update applied: the state's own array."""
+    @property
+    def who(self) -> _Floats:
+        """who: the state's own array."""
+    @property
+    def pending(self) -> bool:
+        """Whether wih owes the update of the last training step."""
+    samples_trained: int
+    def owns(self, array: object, name: str) -> bool:
+        """Whether `array` is this state's wih (name "wih") or who ("who")."""
+    def weights(self) -> Tuple[_Floats, _Floats]:
+        """Copies of (wih, who), the pending update applied."""
+    def set_wih(self, array: _Floats) -> None:
+        """Copy `array` into wih (dropping the pending update)."""
+    def set_who(self, array: _Floats) -> None:
+        """Copy `array` into who."""
+    def flush(self) -> None:
+        """Apply the pending update, if any: wih += outer(s, xp)."""
+    def weights_finite(self) -> bool:
+        """Whether the weights, the pending update applied, are all finite."""
+    def snapshot(self) -> List[npt.NDArray[Any]]:
+        """Copies of [wih, who, xp, s, state] (the pending update kept pending)."""
+    def restore(self, saved: List[npt.NDArray[Any]]) -> None:
+        """Write back what snapshot() returned."""
+    def raw_arrays(self) -> Dict[str, npt.NDArray[Any]]:
+        """The arrays themselves (wih still owing its pending update): for layout tests."""
     def set_threads(self, n_threads: int) -> None:
         """Train one sample on `n_threads` threads from now on."""
+    def forget_bounds(self) -> None:
+        """The weights were written from outside: train_one rechecks them exactly next time."""
     def train_one(self, x: object, t: object, lr: float, activation: int) -> int:
         """One training step on x (I,), t (O,) if both are finite contiguous 1-D arrays of the
-        network's dtype: 1 trained, 0 forward pass not finite (no step), -1 not such arrays
-        (nothing done)."""
+        network's dtype: 1 trained, 0 forward pass not finite, 2 update would not be finite (no
+        step in either case), -1 not such arrays (nothing done)."""
     def query_one(self, x: object, out: _Floats, activation: int) -> int:
         """out (O,) = the outputs for x (I,), under the same condition: 1 done, 0 a
         pre-activation not finite, -1 x not such an array (nothing done)."""
-
-def book_query_one(wih: _Floats, who: _Floats, x: _Floats, activation: int, work: _Floats,
-                   xp: _Floats, s: _Floats, state: _Indices, out: _Floats) -> bool:
-    """out (O,) = sigmoid(who @ f(wih @ x)) for one sample x (I,), applying a pending update on
-    the way. False when a pre-activation is not finite."""
-
-def book_flush(wih: _Floats, xp: _Floats, s: _Floats, state: _Indices) -> None:
-    """Apply the pending update, if any: wih += outer(s, xp)."""
-
-def book_query_batch(wih: _Floats, who: _Floats, X: _Floats, activation: int, hidden: _Floats,
-                     out: _Floats) -> bool:
-    """out (N, O) = sigmoid(f(X @ wih.T) @ who.T) by BLAS, with scratch hidden (N, H). False
-    when a pre-activation is not finite."""
-
-def book_train_batch(wih: _Floats, who: _Floats, X: _Floats, T: _Floats, lr: float,
-                     activation: int, hidden: _Floats, out: _Floats, err: _Floats,
-                     hidden_err: _Floats) -> bool:
-    """One update summed over the N rows of X and T (what the NumPy version does with a 2-D
-    input), by BLAS; scratch hidden (N, H), out, err (N, O), hidden_err (N, H). False, changing
-    no weight, when a forward value is not finite."""
-
-def book_backquery(wih: _Floats, who: _Floats, targets: _Floats, activation: int,
-                   hidden: _Floats, out: _Floats) -> bool:
-    """The book's backquery from targets (O,) in (0, 1) into out (I,), scratch hidden (H,); each
-    layer's signal rescaled into [0.01, 0.99]. False when a signal is constant or not finite."""
+    def train_rows(self, X: _Floats, T: _Floats, order: _Indices, lr: float, activation: int,
+                   n_threads: int = 1) -> int:
+        """Per-sample training on rows ``order`` of X (N, I) and T (N, O), leaving the last
+        update of wih pending. Returns -1, or the position in `order` of the sample whose
+        forward pass was not finite (nothing was updated for it)."""
+    def fit_rows(self, X: _Floats, T: _Floats, order: _Indices, lr: float, activation: int,
+                 n_threads: int = 1, block: int = 32) -> int:
+        """train_rows' result in blocks of `block` samples (wih read twice per block; the same
+        rule, sums in another order). Applies a pending update first; leaves none."""
+    def train_batch(self, X: _Floats, T: _Floats, lr: float, activation: int) -> int:
+        """One update summed over the N rows of X and T (the NumPy version with a 2-D input),
+        by BLAS: 1 done, 0 a forward value not finite (no change), 2 the update was not finite
+        (undone)."""
+    def query_batch(self, X: _Floats, activation: int,
+                    chunk_rows: int = 4096) -> Tuple[_Floats, bool]:
+        """(out (N, O), finite?) = sigmoid(f(X @ wih.T) @ who.T) by BLAS."""
+    def backquery(self, targets: _Floats, activation: int) -> Tuple[_Floats, bool]:
+        """(out (I,), ok): the book's backquery from targets (O,) in (0, 1); each layer's
+        signal rescaled into [0.01, 0.99]. ok is False when a signal is constant or not
+        finite."""
 
 # ---------------------------------------------------------------- deep networks (_dense.pxi)
 

@@ -8,10 +8,14 @@
 #   then runs the kernel under `with nogil:`. Dtypes and contiguity are checked by the typed
 #   memoryviews themselves. Input validation with user-facing messages lives in Python
 #   (cnn_core/_validation.py); these wrappers are private.
-# - The book network (`neuralNetwork`) keeps its buffers in a 1-D `work` array laid out as
-#   BOOK_WORK below, plus the pending update (`xp`, `s`): after a training step, the update of
-#   `wih` (wih += outer(s, xp)) is left pending and applied in the same pass over `wih` as the
-#   next sample's forward product, so that each row of `wih` is read and written once per sample.
+# - The book network (`neuralNetwork`) keeps all its state in one `BookState` (_book.pxi), which
+#   owns its arrays (the weights, the scratch, and the pending update `xp`, `s`: after a
+#   training step, the update of `wih`, wih += outer(s, xp), is left pending and applied in the
+#   same pass over `wih` as the next sample's forward product, so that each row of `wih` is
+#   read and written once per sample) and whose methods are the book network's only way into
+#   the kernels; the rule that whatever reads `wih` applies the pending update first lives
+#   there. Its `def` methods play the role of the wrappers above (the arrays it owns need no
+#   checks; the caller's inputs are checked as above).
 #
 # This file is compiled once per instruction set (see setup.py); nothing here depends on which.
 

@@ -167,13 +167,14 @@ def sklearn_cases(sizes, n_train):
 def memory_bound(hnodes=200, inodes=784, repeats=50):
     """Samples/s if a sample cost only one read+write pass over wih (float64), measured by timing
     that pass (the kernel that applies a pending update)."""
-    wih = numpy.zeros((hnodes, inodes))
-    xp, s, state = numpy.zeros(inodes), numpy.zeros(hnodes), numpy.zeros(2, numpy.intp)
+    book = kernels.BookState(numpy.zeros((hnodes, inodes)), numpy.zeros((1, hnodes)))
+    pending = book.snapshot()
+    pending[4][0] = 1                       # an update of wih owed
     times = []
     for _ in range(repeats):
-        state[0] = 1
+        book.restore(pending)
         start = time.perf_counter()
-        kernels.book_flush(wih, xp, s, state)
+        book.flush()
         times.append(time.perf_counter() - start)
     return 1.0 / statistics.median(times)
 

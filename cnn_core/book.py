@@ -2,10 +2,14 @@
 
 ``neuralNetwork`` has the book's API (``train``, ``query``, ``backquery``, ``wih``, ``who``, ...)
 and gives the results of the NumPy version (:mod:`cnn_core.reference`) to rounding. It validates
-every input before touching its state, owns every buffer the kernels use, and runs the kernels
-without the GIL. The update of ``wih`` made by a training step is left pending and applied in
-the same pass over ``wih`` as the next sample's forward product (see ``_kernels.pyx``); anything
-that reads ``wih`` applies it first, so the pending update is never visible from outside.
+every input before touching its state, which is one ``kernels.BookState`` (``self._kernel``, see
+``_book.pxi``): the weights, the pending update of ``wih`` (made by a training step and applied
+in the same pass over ``wih`` as the next sample's forward product), the count of samples
+trained and the kernels' scratch, in arrays it owns, with a method for every kernel call. The
+class applies the pending update before anything reads ``wih``, so it is never visible from
+here or from outside. This module adds the checks, the locks (``_training``, ``_lock``), the
+thread choice, fit's loop (signals, progress, going back after divergence with
+:mod:`cnn_core._rollback`), the book's NumPy path for an assigned activation, and the file format.
 """
 import threading
 import time
@@ -14,7 +18,7 @@ import warnings
 import numpy
 import scipy.special
 
-from . import _interrupts, _npzfile
+from . import _interrupts, _npzfile, _rollback
 from . import _validation as check
 from . import activations, reference
 from .errors import DivergenceError, FitInterrupted, SlowPathWarning
@@ -105,16 +109,8 @@ class neuralNetwork:
         self._n_threads = n_threads
         self._auto_threads = {}         # per kind of work ("fit", "call"): its automatic plan
         self._call_window = _threads.CallWindow()
-        self._wih = _aligned_copy(wih, dtype)
-        self._who = _aligned_copy(who, dtype)
-        # scratch of the per-sample kernels (layout: _kernels.book_work_size)
-        self._work = _aligned_zeros(kernels.book_work_size(hnodes, onodes), dtype)
-        self._xp = _aligned_zeros(inodes, dtype)       # input of the pending update
-        self._s = _aligned_zeros(hnodes, dtype)        # its per-row factors: wih += outer(s, xp)
-        self._state = numpy.zeros(2, numpy.intp)       # [update pending?, samples trained]
-        # typed views of the above for the one-sample calls
-        self._buffers = kernels.BookBuffers(self._wih, self._who, self._work, self._xp,
-                                            self._s, self._state, 1)
+        # the weights, the pending update, the samples trained, the kernels' scratch (_book.pxi)
+        self._kernel = kernels.BookState(wih, who, dtype)
         # _training serializes everything that changes the weights (train, fit, assignment);
         # _lock guards the arrays for one kernel call, so a query made while fit runs in another
         # thread waits for one chunk of a few milliseconds and sees whole samples' updates.
@@ -225,43 +221,37 @@ class neuralNetwork:
         reference kept across training shows the weights of all steps but the last one until the
         attribute is read again. Assignment (``n.wih = array``) is checked and copied in."""
         with self._lock:
-            self._flush()
-            self._buffers.forget_bounds()   # whoever holds the array may write it
-            return self._wih
+            return self._kernel.wih
 
     @wih.setter
     def wih(self, value):
-        if value is self._wih:              # n.wih += x, n.wih[...] = ...: already in place
+        if self._kernel.owns(value, "wih"):     # n.wih += x, n.wih[...] = ...: already in place
             self._check_in_place(value, "wih")
             return
-        array = check.matrix(value, "wih", self._wih.shape, self._dtype)
+        array = check.matrix(value, "wih", (self._hnodes, self._inodes), self._dtype)
         with self._training, self._lock:
-            self._state[0] = 0          # the pending update belonged to the weights replaced
-            numpy.copyto(self._wih, array)
-            self._buffers.forget_bounds()
+            self._kernel.set_wih(array)
 
     @property
     def who(self):
         """Hidden-to-output weights (onodes, hnodes): the network's own array, as ``wih``."""
         with self._lock:
-            self._buffers.forget_bounds()
-            return self._who
+            return self._kernel.who
 
     @who.setter
     def who(self, value):
-        if value is self._who:
+        if self._kernel.owns(value, "who"):
             self._check_in_place(value, "who")
             return
-        array = check.matrix(value, "who", self._who.shape, self._dtype)
+        array = check.matrix(value, "who", (self._onodes, self._hnodes), self._dtype)
         with self._training, self._lock:
-            numpy.copyto(self._who, array)
-            self._buffers.forget_bounds()
+            self._kernel.set_who(array)
 
     def _check_in_place(self, array, name):
         """After ``n.wih += x`` (Python assigns the array back to itself): the values are in the
         network already; say so at once when they are not finite."""
         with self._lock:
-            self._buffers.forget_bounds()
+            self._kernel.forget_bounds()
             if not kernels.all_finite(array.reshape(-1)):
                 raise ValueError(f"{name} now holds non-finite values (written in place, so they "
                                  f"are in the network): assign finite weights to {name}; until "
@@ -287,7 +277,7 @@ class neuralNetwork:
                 "book": "book: wih ~ N(0, inodes<sup>-1/2</sup>), who ~ N(0, hnodes<sup>-1/2</sup>)",
                 None: "weights from a file or arrays"}[self._init]
         with self._lock:
-            samples = int(self._state[1])
+            samples = self._kernel.samples_trained
         rows = [("shape", f"{self._inodes}-{self._hnodes}-{self._onodes} (input-hidden-output)"),
                 ("weights", f"wih {self._hnodes}&times;{self._inodes}, who {self._onodes}&times;"
                             f"{self._hnodes}, {self._dtype.name}"),
@@ -322,14 +312,14 @@ class neuralNetwork:
         """Outputs (onodes, 1) for one sample, (onodes, N) for N rows, as the NumPy version."""
         out = numpy.empty(self._onodes, self._dtype)
         with self._lock:
-            status = self._buffers.query_one(inputs_list, out, self._activation.code)
+            status = self._kernel.query_one(inputs_list, out, self._activation.code)
         if status < 0:              # not one finite sample of our dtype: convert and check
             X = self._inputs(inputs_list)
             if len(X) > 1:
                 with self._lock:
                     return numpy.ascontiguousarray(self._predict(X).T)
             with self._lock:
-                status = self._buffers.query_one(X[0], out, self._activation.code)
+                status = self._kernel.query_one(X[0], out, self._activation.code)
             if status < 0:
                 raise RuntimeError(_NOT_FAST.format(call="query"))
         return _checked(out, status == 1).reshape(self._onodes, 1)
@@ -349,11 +339,8 @@ class neuralNetwork:
         if self._functions is not None and (self._numpy_path or not _same_values(
                 self._functions[1], self._activation.inverse, _INVERSE_PROBE)):
             return self._backquery_numpy(t)
-        out = numpy.empty(self._inodes, self._dtype)
         with self._lock:
-            self._flush()
-            ok = kernels.book_backquery(self._wih, self._who, t, self._activation.code,
-                                        numpy.empty(self._hnodes, self._dtype), out)
+            out, ok = self._kernel.backquery(t, self._activation.code)
         if not ok:
             raise ValueError("backquery: a layer's signal came out constant or not finite, so it "
                              "cannot be rescaled into [0.01, 0.99] (are the weights all equal?).")
@@ -392,35 +379,25 @@ class neuralNetwork:
         # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
         rng = check.rng(seed) if shuffle else None
         threads = self._thread_plan("fit")
-        if self._hnodes * self._inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS:
-            scratch = [_aligned_zeros(shape, self._dtype)
-                       for shape in kernels.book_block_buffers(_tuning.FIT_BLOCK, self._inodes, self._hnodes)]
-
-            def kernel(rows, n_threads):
-                return kernels.book_fit(self._wih, self._who, X, T, rows, self._lr,
-                                        self._activation.code, self._work, self._xp,
-                                        self._s, self._state, *scratch, n_threads)
-        else:
-            def kernel(rows, n_threads):
-                return self._train_rows(X, T, rows, n_threads)
+        kernel, code = self._kernel, self._activation.code
+        blocked = self._hnodes * self._inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS
 
         def train(rows):
             n_threads = threads.next()
             began = time.perf_counter()
-            status = kernel(rows, n_threads)
+            status = (kernel.fit_rows(X, T, rows, self._lr, code, n_threads, _tuning.FIT_BLOCK)
+                      if blocked else kernel.train_rows(X, T, rows, self._lr, code, n_threads))
             threads.record(n_threads, len(rows), time.perf_counter() - began)
             return status
 
         with self._training:
-            start = int(self._state[1])
+            start = kernel.samples_trained
             try:
                 with _interrupts.DeferredInterrupts() as interrupts:
                     self._fit_pieces(N, epochs, rng, train, progress, interrupts)
             except KeyboardInterrupt:
-                seen = int(self._state[1]) - start
-                raise errors.fit_interrupted(seen) from None
+                raise errors.fit_interrupted(kernel.samples_trained - start) from None
             finally:
-                self._buffers.forget_bounds()       # train()'s bounds (the weights changed)
                 if bar is not None:
                     bar.close()
         return self
@@ -428,20 +405,24 @@ class neuralNetwork:
     def _fit_pieces(self, N, epochs, rng, train, progress, interrupts):
         """fit's loop over its kernel calls. Signals (Ctrl-C, a SIGTERM handler, ...) are held
         back by `interrupts` and delivered between calls, where the network holds whole
-        samples; progress runs with them delivered at once."""
+        samples; progress runs with them delivered at once. Divergence goes back to the
+        weights of the start of the failing epoch (a snapshot per call that begins an epoch, and
+        a replay of the rows trained since up to that epoch: cnn_core._rollback)."""
+        rollback = _rollback.Rollback(self._kernel.snapshot, self._kernel.restore, train)
         for begin, end, rows in _pieces(N, epochs, self._samples_per_call(), rng):
             with self._lock:
                 if begin % N == 0:
-                    saved, saved_at, since = self._snapshot(), begin, []
+                    rollback.save()
+                    saved_at = begin
                 status = train(rows)
-                since.append(rows)
+                rollback.trained(rows)
                 failed_at = begin + status if status >= 0 else None
-                if failed_at is None and end % N == 0 and not self._weights_finite():
+                if failed_at is None and end % N == 0 and not self._kernel.weights_finite():
                     failed_at = end - 1
                 if failed_at is not None:
                     # replay what came between the snapshot and the failing epoch's start
-                    done = numpy.concatenate(since)[:failed_at // N * N - saved_at]
-                    self._rewind(saved, train, [done] if len(done) else [])
+                    done = numpy.concatenate(rollback.steps)[:failed_at // N * N - saved_at]
+                    rollback.back(steps=[done] if len(done) else [])
             if failed_at is not None:
                 raise errors.diverged_in_fit(failed_at // N + 1,
                                              f"non-finite values at its sample {failed_at % N}",
@@ -463,8 +444,6 @@ class neuralNetwork:
                 self.__dict__.pop(name, None)
             self._numpy_path = False
             return
-        self._flush()
-        self._buffers.forget_bounds()
         for name in _NUMPY_METHODS:
             setattr(self, name, getattr(self, f"_{name}_numpy"))
         self._numpy_path = True
@@ -476,8 +455,8 @@ class neuralNetwork:
     def _forward_numpy(self, inputs):
         """The book's query on columns `inputs` (inodes, N): (hidden_outputs, final_outputs)."""
         f = self._functions[0]
-        hidden = self._apply(f, numpy.dot(self._wih, inputs))
-        return hidden, self._apply(f, numpy.dot(self._who, hidden))
+        hidden = self._apply(f, numpy.dot(self._kernel.wih, inputs))
+        return hidden, self._apply(f, numpy.dot(self._kernel.who, hidden))
 
     def _apply(self, f, x):
         y = numpy.asarray(f(x), dtype=self._dtype)
@@ -492,24 +471,25 @@ class neuralNetwork:
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             self._step_numpy(X.T, T.T)
-            self._state[1] += len(X)
+            self._kernel.samples_trained += len(X)
 
     def _step_numpy(self, inputs, targets):
         """One step of the book's rule on columns; nothing changes if it is not finite."""
+        kernel = self._kernel
         with numpy.errstate(over="ignore", invalid="ignore"):
             hidden_outputs, final_outputs = self._forward_numpy(inputs)
             if not numpy.isfinite(final_outputs).all():
                 raise errors.diverged_step(self._lr)
             output_errors = targets - final_outputs
-            hidden_errors = numpy.dot(self._who.T, output_errors)
-            who = self._who + self._lr * numpy.dot(
+            hidden_errors = numpy.dot(kernel.who.T, output_errors)
+            who = kernel.who + self._lr * numpy.dot(
                 output_errors * final_outputs * (1.0 - final_outputs), hidden_outputs.T)
-            wih = self._wih + self._lr * numpy.dot(
+            wih = kernel.wih + self._lr * numpy.dot(
                 hidden_errors * hidden_outputs * (1.0 - hidden_outputs), inputs.T)
         if not (numpy.isfinite(who).all() and numpy.isfinite(wih).all()):
             raise errors.diverged_update(self._lr)
-        numpy.copyto(self._who, who)
-        numpy.copyto(self._wih, wih)
+        numpy.copyto(kernel.who, who)
+        numpy.copyto(kernel.wih, wih)
 
     def _query_numpy(self, inputs_list):
         X = self._inputs(inputs_list)
@@ -535,7 +515,7 @@ class neuralNetwork:
         bar = _progress_bar(progress, N * epochs)
         report = bar if bar is not None else progress
         with self._training:
-            start = int(self._state[1])
+            start = self._kernel.samples_trained
             try:
                 # as the kernels' fit: signals are held back to the boundaries between samples,
                 # so a step is never left half made (who updated, wih not)
@@ -545,7 +525,7 @@ class neuralNetwork:
                         for done, j in enumerate(order, 1):
                             with self._lock:
                                 self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
-                                self._state[1] += 1
+                                self._kernel.samples_trained += 1
                             interrupts.check()
                             if report is not None and (done % 256 == 0 or done == N):
                                 with interrupts.paused():
@@ -554,7 +534,7 @@ class neuralNetwork:
                                     else:
                                         progress(epoch, done, N)
             except KeyboardInterrupt:
-                raise errors.fit_interrupted(int(self._state[1]) - start) from None
+                raise errors.fit_interrupted(self._kernel.samples_trained - start) from None
             finally:
                 if bar is not None:
                     bar.close()
@@ -567,8 +547,7 @@ class neuralNetwork:
         _check_inverse(f, inverse)
         output_inverse = inverse if self._numpy_path else scipy.special.logit
         with self._lock:
-            self._flush()
-            wih, who = self._wih.copy(), self._who.copy()
+            wih, who = self._kernel.weights()
         with numpy.errstate(all="ignore"):
             final_inputs = numpy.asarray(output_inverse(t.reshape(-1, 1)), self._dtype)
             hidden_outputs = _rescaled(numpy.dot(who.T, final_inputs))
@@ -588,13 +567,12 @@ class neuralNetwork:
         if self._numpy_path:
             raise ValueError(_NO_SAVE)
         with self._lock:
-            self._flush()
+            wih, who = self._kernel.weights()
             fields = {"kind": FILE_KIND, "format_version": FORMAT_VERSION,
                       "inodes": self._inodes, "hnodes": self._hnodes, "onodes": self._onodes,
                       "lr": self._lr, "dtype": self._dtype.name,
                       "activation": self._activation.name, "n_threads": self._n_threads or 0,
-                      "samples_trained": int(self._state[1]),
-                      "wih": self._wih.copy(), "who": self._who.copy()}
+                      "samples_trained": self._kernel.samples_trained, "wih": wih, "who": who}
         _npzfile.write_npz(path_or_file, fields)
 
     @classmethod
@@ -609,7 +587,7 @@ class neuralNetwork:
                    fields["dtype"], fields["activation"],
                    check.n_threads(n_threads) if n_threads is not None else fields["n_threads"],
                    fields["wih"], fields["who"])
-        net._state[1] = fields["samples_trained"]
+        net._kernel.samples_trained = fields["samples_trained"]
         return net
 
     # pickle, copy.copy and copy.deepcopy: through the save format (a new, independent network)
@@ -689,9 +667,9 @@ class neuralNetwork:
         window = self._call_window
         if window.left == 0:
             n_threads = window.renew(self._thread_plan("call"))
-            self._buffers.set_threads(n_threads)
+            self._kernel.set_threads(n_threads)
         began = time.perf_counter() if window.timed else None
-        status = self._buffers.train_one(x, t, self._lr, self._activation.code)
+        status = self._kernel.train_one(x, t, self._lr, self._activation.code)
         if status < 0:
             return False                # refused: neither counted nor timed in the window
         if began is not None:
@@ -703,67 +681,22 @@ class neuralNetwork:
             raise errors.diverged_update(self._lr)
         return True
 
-    def _flush(self):
-        kernels.book_flush(self._wih, self._xp, self._s, self._state)
-
-    def _train_rows(self, X, T, order, n_threads):
-        """Per-sample steps on rows ``order`` of X, T (the pending-update kernel); its status."""
-        return kernels.book_train(self._wih, self._who, X, T, order, self._lr,
-                                  self._activation.code, self._work, self._xp,
-                                  self._s, self._state, n_threads)
-
     def _train_summed(self, X, T):
-        """One update summed over the N rows of X, T (BLAS). An update that makes weights
-        non-finite is undone (from a copy: this step costs N times a copy's work anyway)."""
-        self._flush()
-        N, H, O = len(X), self._hnodes, self._onodes
-        wih, who = self._wih.copy(), self._who.copy()
-        self._buffers.forget_bounds()
-        ok = kernels.book_train_batch(self._wih, self._who, X, T, self._lr, self._activation.code,
-                                      numpy.empty((N, H), self._dtype), numpy.empty((N, O), self._dtype),
-                                      numpy.empty((N, O), self._dtype), numpy.empty((N, H), self._dtype))
-        if not ok:
+        """One update summed over the N rows of X, T (BLAS); one that would make weights
+        non-finite is not made."""
+        status = self._kernel.train_batch(X, T, self._lr, self._activation.code)
+        if status == 0:
             raise errors.diverged_step(self._lr)
-        if not self._weights_finite():
-            numpy.copyto(self._wih, wih)
-            numpy.copyto(self._who, who)
+        if status == 2:
             raise errors.diverged_update(self._lr)
 
     def _predict(self, X):
-        self._flush()
-        N = len(X)
-        out = numpy.empty((N, self._onodes), self._dtype)
-        rows = min(N, _tuning.EVAL_CHUNK_ROWS)
-        hidden = numpy.empty((rows, self._hnodes), self._dtype)
-        ok = True
-        for begin in range(0, N, rows):
-            end = min(N, begin + rows)
-            ok &= kernels.book_query_batch(self._wih, self._who, X[begin:end], self._activation.code,
-                                           hidden[:end - begin], out[begin:end])
-        return _checked(out, ok)
+        return _checked(*self._kernel.query_batch(X, self._activation.code, _tuning.EVAL_CHUNK_ROWS))
 
     def _samples_per_call(self):
         """Samples per kernel call in fit: a few milliseconds of work, whole blocks."""
         return max(1, _tuning.FIT_CHUNK_WORK // (self._hnodes * (self._inodes + self._onodes))
                    // _tuning.FIT_BLOCK) * _tuning.FIT_BLOCK
-
-    def _weights_finite(self):
-        """Whether the weights, with the pending update applied, are all finite."""
-        self._flush()
-        return kernels.all_finite(self._wih.reshape(-1)) and kernels.all_finite(self._who.reshape(-1))
-
-    def _rewind(self, saved, train, segments):
-        """Back to the snapshot `saved`, then replay the (finite) training `segments`."""
-        self._restore(saved)
-        for rows in segments:
-            train(rows)
-
-    def _snapshot(self):
-        return [a.copy() for a in (self._wih, self._who, self._xp, self._s, self._state)]
-
-    def _restore(self, saved):
-        for target, value in zip((self._wih, self._who, self._xp, self._s, self._state), saved):
-            numpy.copyto(target, value)
 
 
 def _pieces(n_samples, epochs, per_call, rng):
@@ -891,26 +824,6 @@ def _progress_bar(progress, total):
 # checked inputs always take the one-sample kernels' fast path; if they did not, say so loudly
 _NOT_FAST = ("cnn_core internal error: {call} refused a checked sample (a contiguous finite array "
              "of the network's dtype); please report it.")
-
-def _aligned_zeros(shape, dtype, align=64):
-    """Zeros of `shape` whose data starts on an `align`-byte boundary (a cache line). The
-    kernels split rows between threads at multiples of 8 elements: with aligned buffers, two
-    threads writing their own parts of a row do not write to one cache line (when the row
-    length is a multiple of 8 too), which would send the line between the cores."""
-    dtype = numpy.dtype(dtype)
-    nbytes = int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize
-    raw = numpy.zeros(nbytes + align, numpy.uint8)
-    start = -raw.ctypes.data % align
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
-def _aligned_copy(array, dtype):
-    """A C-contiguous copy of `array` as `dtype`, aligned as _aligned_zeros."""
-    array = numpy.asarray(array, dtype=dtype)
-    out = _aligned_zeros(array.shape, dtype)
-    numpy.copyto(out, array)
-    return out
-
 
 def _checked(out, ok):
     if not ok:

@@ -11,7 +11,6 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import cnn_core
-from cnn_core._dispatch import kernels
 
 from conftest import NEUTRAL_CWD, child_env, ticks_while
 
@@ -27,14 +26,10 @@ def test_kernels_release_the_gil(kernel):
     net = cnn_core.neuralNetwork(784, 100, 10, 0.1, seed=0, n_threads=1)
     X, T = data(4000)
     order = numpy.tile(numpy.arange(4000), 3)
-    work = net._work
     if kernel == "book_fit":
-        scratch = [numpy.empty(s) for s in kernels.book_block_buffers(32, 784, 100)]
-        call = lambda: kernels.book_fit(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
-                                        net._s, net._state, *scratch, 1)
+        call = lambda: net._kernel.fit_rows(X, T, order, 0.1, 1, 1, 32)  # noqa: E731
     else:
-        call = lambda: kernels.book_train(net._wih, net._who, X, T, order, 0.1, 1, work, net._xp,  # noqa: E731
-                                          net._s, net._state, 1)
+        call = lambda: net._kernel.train_rows(X, T, order, 0.1, 1, 1)  # noqa: E731
     ticks, elapsed = ticks_while(call)
     assert elapsed > 0.05, "the kernel call was too short to tell"
     assert ticks >= 0.3 * elapsed / 0.001, (ticks, elapsed)
@@ -63,7 +58,7 @@ def test_queries_during_fit_see_whole_samples():
     X, T = data(6000, 784, 10)
     boundaries = []
     ref = cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2)
-    ref.fit(X, T, progress=lambda *a: boundaries.append(ref._wih.tobytes()))
+    ref.fit(X, T, progress=lambda *a: boundaries.append(ref._kernel.weights()[0].tobytes()))
     boundaries = set(boundaries) | {cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2).wih.tobytes()}
 
     net = cnn_core.neuralNetwork(784, 60, 10, 0.1, seed=2)
@@ -171,5 +166,5 @@ def test_buffers_the_threads_write_start_on_cache_lines(dtype, tmp_path):
     net.fit(X, T)
     net.save(tmp_path / "net.npz")
     for each in (net, cnn_core.neuralNetwork.load(tmp_path / "net.npz")):
-        arrays = [each._wih, each._who, each._xp, each._s, each._work]
+        arrays = [each._kernel.raw_arrays()[k] for k in ("wih", "who", "xp", "s", "work")]
         assert all(a.ctypes.data % 64 == 0 and a.flags.c_contiguous for a in arrays)

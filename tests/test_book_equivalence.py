@@ -191,21 +191,17 @@ def test_thread_count_does_not_change_a_bit(inodes, hnodes):
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 def test_block_kernel_stops_mid_block_at_the_first_non_finite_sample(dtype):
-    """book_fit, 1 to 3 threads, an infinite input in the second block (while the next block
+    """BookState.fit_rows, 1 to 3 threads, an infinite input in the second block (while the next block
     is being prepared): it returns that sample's position, with every update before it applied
     (the NumPy version's result on the samples before it) and the same bits on every thread
     count."""
-    from cnn_core._dispatch import kernels
     X, T = samples(numpy.random.default_rng(21), 100, 784, 10, dtype)
     X[45, 300] = numpy.inf
     results = []
     for n_threads in (1, 2, 3):
         ours, theirs = pair(784, 40, 10, 0.1, dtype)
-        scratch = [numpy.zeros(shape, dtype) for shape in kernels.book_block_buffers(32, 784, 40)]
-        status = kernels.book_fit(ours._wih, ours._who, X, T, numpy.arange(100), 0.1, 1,
-                                  ours._work, ours._xp, ours._s, ours._state,
-                                  *scratch, n_threads)
-        assert status == 45 and ours._state[0] == 0 and ours._state[1] == 45
+        status = ours._kernel.fit_rows(X, T, numpy.arange(100), 0.1, 1, n_threads, 32)
+        assert status == 45 and not ours._kernel.pending and ours._kernel.samples_trained == 45
         results.append((ours.wih, ours.who))
     exact = float64_twin(theirs)
     theirs.fit(X[:45], T[:45])

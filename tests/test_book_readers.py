@@ -486,7 +486,7 @@ def test_fit_progress_true_and_callable(capsys):
     net.fit(inputs, targets, progress=False)
     with pytest.raises(TypeError, match="progress"):
         net.fit(inputs, targets, progress="yes")
-    assert net._state[1] == 250
+    assert net._kernel.samples_trained == 250
 
 
 def test_ctrl_c_during_a_numpy_path_fit_leaves_whole_samples():

@@ -31,10 +31,10 @@ def test_sigmoid_is_stable_for_any_input(dtype):
     x = numpy.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0]], dtype)
     wih = numpy.eye(5, dtype=dtype)
     who = numpy.eye(5, dtype=dtype) * 0 + numpy.eye(5, dtype=dtype)
-    hidden, out = numpy.empty((1, 5), dtype), numpy.empty((1, 5), dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert kernels.book_query_batch(wih, who, x, kernels.ACTIVATION_CODES["identity"], hidden, out)
+        out, ok = kernels.BookState(wih, who).query_batch(x, kernels.ACTIVATION_CODES["identity"])
+        assert ok
     assert_allclose(out, scipy.special.expit(x.astype(float)), rtol=RTOL[dtype])
     assert out[0, 0] == 0.0 and out[0, -1] == 1.0 and numpy.isfinite(out).all()
 
@@ -47,8 +47,7 @@ def test_activations_through_the_batch_kernel(dtype, act, reference):
     X = rng.normal(size=(7, 5)).astype(dtype) * 3
     wih = rng.normal(size=(6, 5)).astype(dtype)
     who = rng.normal(size=(4, 6)).astype(dtype)
-    hidden, out = numpy.empty((7, 6), dtype), numpy.empty((7, 4), dtype)
-    kernels.book_query_batch(wih, who, X, kernels.ACTIVATION_CODES[act], hidden, out)
+    out, _ = kernels.BookState(wih, who).query_batch(X, kernels.ACTIVATION_CODES[act])
     expected = scipy.special.expit(reference(X.astype(float) @ wih.T.astype(float)) @ who.T.astype(float))
     assert_allclose(out, expected, rtol=RTOL[dtype] * 100, atol=RTOL[dtype] * 10)
 
@@ -57,32 +56,40 @@ def test_activations_through_the_batch_kernel(dtype, act, reference):
 @given(rows=st.integers(1, 13), cols=st.integers(1, 70), dtype=st.sampled_from([numpy.float64, numpy.float32]),
        with_update=st.booleans(), with_dot=st.booleans())
 def test_rows_update_dot_against_numpy(rows, cols, dtype, with_update, with_dot):
-    """The fused pass (through book_train's building block, via book_flush / book_query_one)."""
+    """The fused pass (book_train_loop's building block, via BookState.flush / query_one)."""
     rng = numpy.random.default_rng(rows * 100 + cols)
     W = rng.normal(size=(rows, cols)).astype(dtype)
     xp, s, x = rng.normal(size=cols).astype(dtype), rng.normal(size=rows).astype(dtype), rng.normal(size=cols).astype(dtype)
     expected = W.astype(float) + (numpy.outer(s, xp) if with_update else 0)
     state = numpy.array([int(with_update), 0], numpy.intp)
+    who = numpy.eye(1, rows, dtype=dtype)           # out = sigmoid(first hidden value)
+    book = kernels.BookState(W, who)
+    book.restore([W, who, xp, s, state])
     if with_dot:
-        who = numpy.eye(1, rows, dtype=dtype)       # out = sigmoid(first hidden value)
-        work = numpy.zeros(kernels.book_work_size(rows, 1), dtype)
         out = numpy.empty(1, dtype)
-        kernels.book_query_one(W, who, x, kernels.ACTIVATION_CODES["identity"], work, xp, s, state, out)
+        assert book.query_one(x, out, kernels.ACTIVATION_CODES["identity"]) >= 0
+        work = book.raw_arrays()["work"]
         assert_allclose(work[:rows], expected @ x, rtol=RTOL[dtype] * 1000, atol=RTOL[dtype] * 100)
     else:
-        kernels.book_flush(W, xp, s, state)
-    assert state[0] == 0
-    assert_allclose(W, expected, rtol=RTOL[dtype] * 10, atol=RTOL[dtype])
+        book.flush()
+    assert not book.pending
+    assert_allclose(book.wih, expected, rtol=RTOL[dtype] * 10, atol=RTOL[dtype])
 
 
 def test_wrong_dtype_and_layout_are_refused_by_the_kernels():
-    W = numpy.zeros((3, 4))
-    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        kernels.book_flush(W, numpy.zeros(4, numpy.float32), numpy.zeros(3), numpy.zeros(2, numpy.intp))
-    with pytest.raises(ValueError, match="contiguous"):
-        kernels.book_flush(numpy.asfortranarray(W), numpy.zeros(4), numpy.zeros(3), numpy.zeros(2, numpy.intp))
+    book = kernels.BookState(numpy.zeros((3, 4)), numpy.zeros((2, 3)))
+    X, T, order = numpy.zeros((5, 4)), numpy.zeros((5, 2)), numpy.arange(5)
+    for train in (book.train_rows, book.fit_rows):
+        with pytest.raises(ValueError, match="Buffer dtype mismatch"):
+            train(X.astype(numpy.float32), T, order, 0.1, 1)
+        with pytest.raises(ValueError, match="contiguous"):
+            train(numpy.asfortranarray(X), T, order, 0.1, 1)
+        with pytest.raises(ValueError, match="inconsistent shapes"):
+            train(numpy.zeros((5, 5)), T, order, 0.1, 1)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kernels.BookState(numpy.zeros((3, 4), numpy.float16), numpy.zeros((2, 3)))
     with pytest.raises(ValueError, match="inconsistent shapes"):
-        kernels.book_flush(W, numpy.zeros(5), numpy.zeros(3), numpy.zeros(2, numpy.intp))
+        kernels.BookState(numpy.zeros((3, 4)), numpy.zeros((2, 4)))
 
 
 def test_all_finite(dtype):
@@ -118,20 +125,32 @@ def test_vector_sigmoid_against_scipy(dtype, split):
 
 
 def test_one_sample_fast_path_takes_only_finite_contiguous_vectors_of_the_dtype():
-    """BookBuffers.train_one / query_one: 1 (done) for a finite contiguous 1-D array of the
+    """BookState.train_one / query_one: 1 (done) for a finite contiguous 1-D array of the
     network's dtype, -1 (nothing done, the caller converts and checks) for anything else."""
     net = cnn_core.neuralNetwork(4, 3, 2, 0.1, seed=0)
     x, t, out = numpy.full(4, 0.5), numpy.full(2, 0.5), numpy.empty(2)
-    buffers, code = net._buffers, kernels.ACTIVATION_CODES["sigmoid"]
+    buffers, code = net._kernel, kernels.ACTIVATION_CODES["sigmoid"]
     assert buffers.train_one(x, t, 0.1, code) == 1
     assert buffers.query_one(x, out, code) == 1
     refused = [x.astype(numpy.float32), x[None, :], x.astype(">f8"), numpy.full(5, 0.5),
                numpy.full(8, 0.5)[::2], numpy.array([0.5, numpy.nan, 0.5, 0.5]), [0.5] * 4, None]
-    before = net.wih, net.who, net._state.copy()
+    before = net.wih, net.who, buffers.snapshot()[4]
     for bad in refused:
         assert buffers.train_one(bad, t, 0.1, code) == -1, bad
         assert buffers.train_one(x, bad, 0.1, code) == -1, bad
         assert buffers.query_one(bad, out, code) == -1, bad
     assert_array_equal(net.wih, before[0])
     assert_array_equal(net.who, before[1])
-    assert_array_equal(net._state, before[2])
+    assert_array_equal(buffers.snapshot()[4], before[2])
+
+
+def test_book_state_owns_its_arrays_and_tells_wih_from_who():
+    """BookState copies what it is given; assigning who to wih (square network) copies it in
+    (only the array itself given back, as n.wih += x does, counts as written in place)."""
+    wih, who = numpy.ones((3, 3)), numpy.full((3, 3), 2.0)
+    book = kernels.BookState(wih, who)
+    assert book.wih is not wih and book.owns(book.wih, "wih") and not book.owns(book.who, "wih")
+    net = cnn_core.neuralNetwork(3, 3, 3, 0.1, seed=0)
+    net.wih = net.who
+    assert_array_equal(net.wih, net.who)
+    assert net.wih is not net.who

@@ -64,17 +64,17 @@ def test_deepcopy_copy_and_pickle_of_every_object_do_not_crash():
                          optimizers.Adam(), optimizers.StepDecay(0.1, 3)):
                 copy.deepcopy(each); copy.copy(each); pickle.loads(pickle.dumps(each))
             try:
-                pickle.dumps(net._buffers)
+                pickle.dumps(net._kernel)
             except TypeError as exc:
                 assert "cannot be pickled" in str(exc), exc
             else:
-                raise AssertionError("BookBuffers pickled")
+                raise AssertionError("BookState pickled")
             try:
-                copy.deepcopy(net._buffers)
+                copy.deepcopy(net._kernel)
             except TypeError:
                 pass
             else:
-                raise AssertionError("BookBuffers copied")
+                raise AssertionError("BookState copied")
         print("ok")
     """)
     assert result.stdout.strip() == "ok"
@@ -109,7 +109,7 @@ def test_a_copy_is_independent_and_continues_training_bit_for_bit(dtype, kind, t
     assert helpers.fingerprint(twin) == helpers.fingerprint(original)
     assert twin._lock is not original._lock and twin._training is not original._training
     if kind == "book":
-        assert twin._wih is not original._wih and twin._buffers is not original._buffers
+        assert twin.wih is not original.wih and twin._kernel is not original._kernel
         assert (twin.lr, twin.n_threads, twin.dtype, twin.activation) == \
                (original.lr, original.n_threads, original.dtype, original.activation)
     else:
@@ -171,7 +171,7 @@ def test_a_pending_update_is_carried(dtype):
     net = cnn_core.neuralNetwork(6, 5, 3, 0.3, dtype=dtype, seed=1)
     X, T = helpers.data()
     net.train(X[0], T[0])               # the update of wih is pending
-    assert net._state[0] == 1
+    assert net._kernel.pending
     twin = pickle.loads(pickle.dumps(net))
     numpy.testing.assert_array_equal(twin.query(X), net.query(X))
 
@@ -269,7 +269,7 @@ def test_sklearn_clone_of_a_network():
     base = pytest.importorskip("sklearn.base")
     net = helpers.book()
     twin = base.clone(net, safe=False)
-    assert helpers.fingerprint(twin) == helpers.fingerprint(net) and twin._wih is not net._wih
+    assert helpers.fingerprint(twin) == helpers.fingerprint(net) and twin.wih is not net.wih
 
 
 # ------------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ import numpy
 import pytest
 
 import cnn_core
-from cnn_core import _tuning, book
-from cnn_core._dispatch import kernels
+from cnn_core import _tuning
 
 from conftest import NEUTRAL_CWD, child_env
 
@@ -53,14 +52,11 @@ def _old_fit(net, X, T, epochs, shuffle, seed):
         order = numpy.tile(numpy.arange(N), epochs)
     X, T = net._inputs(X), net._targets(T, N)
     blocks = net.hnodes * net.inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS
-    scratch = [book._aligned_zeros(s, net.dtype)
-               for s in kernels.book_block_buffers(_tuning.FIT_BLOCK, net.inodes, net.hnodes)]
     for b, e in _old_segments(N, epochs, net._samples_per_call()):
         if blocks:
-            kernels.book_fit(net._wih, net._who, X, T, order[b:e], net.lr, net._activation.code,
-                             net._work, net._xp, net._s, net._state, *scratch, 1)
+            net._kernel.fit_rows(X, T, order[b:e], net.lr, net._activation.code, 1, _tuning.FIT_BLOCK)
         else:
-            net._train_rows(X, T, order[b:e], 1)
+            net._kernel.train_rows(X, T, order[b:e], net.lr, net._activation.code, 1)
 
 
 @pytest.mark.parametrize("sizes, n_rows, chunk_work", [
@@ -186,10 +182,10 @@ def test_sigterm_during_book_fit_leaves_whole_samples():
             except SystemExit:
                 pass
             except cnn_core.FitInterrupted as exc:
-                bad += exc.samples_seen != net._state[1]
+                bad += exc.samples_seen != net._kernel.samples_trained
             except KeyboardInterrupt:               # came before fit began
                 pass
-            epochs, rest = divmod(int(net._state[1]), 50)
+            epochs, rest = divmod(net._kernel.samples_trained, 50)
             ref = cnn_core.neuralNetwork(6, 5, 3, 0.1, seed=1, n_threads=1)
             if epochs:
                 ref.fit(X, T, epochs=epochs)
@@ -392,8 +388,7 @@ def _weights(net):
     """Copies of wih (its pending update applied) and who, read without the public attributes
     (reading those makes train() recompute its bounds: they hand out the live arrays)."""
     with net._lock:
-        net._flush()
-        return net._wih.copy(), net._who.copy()
+        return net._kernel.weights()
 
 
 def _train_checked(net, x, t):
