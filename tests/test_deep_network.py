@@ -360,3 +360,39 @@ def test_divergence_with_any_optimizer_keeps_the_last_finite_parameters(backend,
         assert numpy.isfinite(net.predict(X[:1])).all()     # finite outputs, or an error saying so
     except cnn_core.DivergenceError as exc:
         assert "not finite" in str(exc)
+
+
+@pytest.mark.parametrize("lr, batch_size", [(10, 3), (30, 3), (1.3, 1)],
+                         ids=["epoch 3", "epoch 2", "per sample"])
+def test_divergence_in_shuffled_epochs_goes_back_to_the_batch_before(backend, lr, batch_size):
+    """A failed update in a shuffled epoch: the network goes back to the epoch's start and
+    replays that epoch's finite batches in the epoch's order, so it equals a twin trained on
+    exactly the batches before the failing one (the earlier epochs, then the rows of that
+    epoch's order up to it)."""
+    rng = numpy.random.default_rng(3)
+    X, T = (rng.random((20, 6)) * 10).astype(numpy.float32), (rng.random((20, 4)) * 100).astype(numpy.float32)
+
+    def net_():
+        return cnn_core.Network([Dense(6, 8, "relu", seed=0, dtype=numpy.float32),
+                                 Dense(8, 4, "identity", seed=1, dtype=numpy.float32)],
+                                optimizer=SGD(lr, momentum=0.9), backend=backend)
+    net = net_()
+    with pytest.raises(cnn_core.DivergenceError) as info:
+        net.fit(X, T, epochs=50, batch_size=batch_size, seed=7)
+    match = re.match(r"Training diverged at epoch (\d+) \(non-finite parameters after the update at batch "
+                     r"(\d+) of", str(info.value))
+    assert match, str(info.value)
+    epoch, batch = int(match.group(1)), int(match.group(2))
+    assert epoch > 1 or batch > 2                       # something to replay
+    twin = net_()
+    orders = numpy.random.default_rng(7)
+    if epoch > 1:
+        twin.fit(X, T, epochs=epoch - 1, batch_size=batch_size, seed=7)
+        for _ in range(epoch - 1):
+            orders.permutation(20)
+    rows = orders.permutation(20)[:(batch - 1) * batch_size]
+    if len(rows):
+        twin.fit(X[rows], T[rows], batch_size=batch_size, shuffle=False)
+    assert all(numpy.array_equal(p, q) for p, q in zip(params(net), params(twin)))
+    assert net.optimizer.iterations == twin.optimizer.iterations
+    assert len(net.history["loss"]) == epoch - 1
