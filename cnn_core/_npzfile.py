@@ -28,7 +28,7 @@ import numpy
 
 from .errors import FileError
 
-__all__ = ["NpzReader", "write_npz", "write_file", "write_config_file", "read_config", "FileError",
+__all__ = ["PicklesThroughFile", "NpzReader", "write_npz", "write_file", "write_config_file", "read_config", "FileError",
            "source_name", "field", "reduce", "restore"]
 
 _READERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
@@ -352,6 +352,25 @@ def scalar(reader, array, kind, name):
 
 
 # ------------------------------------------------------------------------------------ pickling
+
+class PicklesThroughFile:
+    """Base of every object that pickles: pickle, copy.copy and copy.deepcopy carry the object's
+    save format (``_write(file)``, by default ``save``; classmethod ``_read(file)``, by default
+    ``load``), validated again when read back; never its __dict__ with locks, kernel buffers or
+    views in it. A copy is a new, independent object."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return reduce(self)
+
+    def _write(self, file):
+        self.save(file)
+
+    @classmethod
+    def _read(cls, file):
+        return cls.load(file)
+
 
 def reduce(obj):
     """``obj.__reduce__()`` for a class with ``_write(file)`` and classmethod ``_read(file)``:

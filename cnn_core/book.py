@@ -49,7 +49,7 @@ _FILE_WHAT = "cnn_core network file"
 
 
 
-class neuralNetwork:
+class neuralNetwork(_npzfile.PicklesThroughFile):
     """The book's three-layer network: ``wih`` (hnodes, inodes), ``who`` (onodes, hnodes).
 
     Parameters
@@ -590,13 +590,6 @@ class neuralNetwork:
         net._kernel.samples_trained = fields["samples_trained"]
         return net
 
-    # pickle, copy.copy and copy.deepcopy: through the save format (a new, independent network)
-    def __reduce__(self):
-        return _npzfile.reduce(self)
-
-    _write = save
-    _read = load
-
     # ---------------------------------------------------------------- interchange (cnn_core.interchange)
 
     def to_onnx(self, path_or_file=None, *, opset=None):
@@ -647,13 +640,6 @@ class neuralNetwork:
             raise ValueError(f"targets has {len(T)} row(s) but inputs has {n_rows}; give one "
                              f"target row per input row.")
         return T
-
-    @property
-    def fit_threads(self):
-        """The thread counts ``fit`` runs on: ``(n,)`` when ``n_threads`` or
-        ``CNN_CORE_NUM_THREADS`` fixes it, else the counts the automatic choice measures and
-        chooses among as it trains (``(2, 1)`` for networks large enough to gain, else ``(1,)``)."""
-        return tuple(self._thread_plan("fit").candidates)
 
     def _thread_plan(self, kind):
         """The thread plan (cnn_core._threads) for fit() (kind "fit") or for one-sample train()

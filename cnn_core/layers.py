@@ -74,7 +74,7 @@ def init_std(init, n_in, n_out):
                         f"deviation); got {init!r} ({type(init).__name__}).") from None
 
 
-class Dense:
+class Dense(_npzfile.PicklesThroughFile):
     """A fully connected layer: ``Y = f(X @ W + b)`` for a batch ``X`` of shape (N, n_in).
 
     Parameters
@@ -317,12 +317,9 @@ class Dense:
                 f.fail(exc)
         return layer
 
-    def __reduce__(self):
-        """pickle, copy.copy and copy.deepcopy: a new, independent layer (belonging to no
-        network) with the same parameters and gradients, through the layer's file format. The
-        batch values that ``forward`` cached are not carried: call ``forward`` again before
-        ``backward``."""
-        return _npzfile.reduce(self)
+    # pickle, copy.copy and copy.deepcopy (PicklesThroughFile): a new, independent layer
+    # (belonging to no network) with the same parameters and gradients; the batch values that
+    # forward cached are not carried: call forward again before backward.
 
     # ---------------------------------------------------------------- what a network calls
     # (the protocol of the module docstring: no validation; `K` is the backend's kernel module)

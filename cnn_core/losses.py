@@ -1,40 +1,25 @@
 """The losses of the deep networks: one entry per loss (scikit-learn's LOSS_FUNCTIONS idea).
 
 Each :class:`Loss` says which kernel computes it (in ``cnn_core._kernels`` and its NumPy twin
-in ``cnn_core._dense_numpy``), the per-sample loss in NumPy, which output activations it goes
-with, which one its kernel applies itself (fused: the gradient is then taken with respect to
-the logits), and its code for the per-sample kernel (``_dense.pxi`` ``LossKind``). A new loss
-is one entry here and its kernel.
+in ``cnn_core._dense_numpy``), which output activations it goes with, which one its kernel
+applies itself (fused: the gradient is then taken with respect to the logits), and its code
+for the per-sample kernel (``_dense.pxi`` ``LossKind``). A new loss is one entry here and its
+kernel.
 
 A batch's loss is the mean over its rows of the per-sample loss: 1/2 sum_k (t_k - o_k)^2,
 -sum_k t_k log y_k after a softmax, or -sum_k [t_k log y_k + (1 - t_k) log(1 - y_k)] after a
 sigmoid (binary and multi-label classifiers).
 """
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
-
-import numpy
+from typing import Optional, Tuple
 
 __all__ = ["Loss", "LOSS_FUNCTIONS"]
-
-
-def _squared_error(T, Y):
-    return 0.5 * numpy.sum((T - Y) ** 2, axis=-1)
-
-
-def _cross_entropy(T, P):
-    return -numpy.sum(T * numpy.log(P), axis=-1)
-
-
-def _binary_cross_entropy(T, P):
-    return -numpy.sum(T * numpy.log(P) + (1 - T) * numpy.log1p(-P), axis=-1)
 
 
 @dataclass(frozen=True)
 class Loss:
     name: str
     kernel: str                           # its kernel's name in _kernels and in _dense_numpy
-    function: Callable                    # per-sample loss function(T, outputs) in NumPy
     output_activations: Tuple[str, ...]   # the output layer's activations it goes with
     fused_activation: Optional[str]       # the kernel applies this output activation itself and
                                           # gives the gradient with respect to the logits
@@ -43,11 +28,11 @@ class Loss:
 
 
 LOSS_FUNCTIONS = {
-    "squared_error": Loss("squared_error", "squared_error", _squared_error,
+    "squared_error": Loss("squared_error", "squared_error",
                           ("identity", "relu", "sigmoid", "tanh"), None, 0, False),
-    "cross_entropy": Loss("cross_entropy", "softmax_cross_entropy", _cross_entropy,
+    "cross_entropy": Loss("cross_entropy", "softmax_cross_entropy",
                           ("softmax",), "softmax", 1, False),
     # sigmoid outputs, each a yes/no (binary and multi-label classifiers)
     "binary_cross_entropy": Loss("binary_cross_entropy", "sigmoid_cross_entropy",
-                                 _binary_cross_entropy, ("sigmoid",), "sigmoid", 2, True),
+                                 ("sigmoid",), "sigmoid", 2, True),
 }

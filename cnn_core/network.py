@@ -56,7 +56,7 @@ def _quiet():
     return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
-class Network:
+class Network(_npzfile.PicklesThroughFile):
     """A feed-forward network of :class:`~cnn_core.layers.Dense` layers.
 
     Parameters
@@ -463,14 +463,6 @@ class Network:
             raise ValueError("the history's lists differ in length")
         net.history = history
         return net
-
-    # pickle, copy.copy and copy.deepcopy: through the save format (a new, independent network
-    # with its own layers and optimizer)
-    def __reduce__(self):
-        return _npzfile.reduce(self)
-
-    _write = save
-    _read = load
 
     # ---------------------------------------------------------------- interchange (cnn_core.interchange)
 

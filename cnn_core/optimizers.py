@@ -160,7 +160,7 @@ def _rate(value, name="lr"):
 # Optimizers
 # --------------------------------------------------------------------------------------------
 
-class Optimizer:
+class Optimizer(_npzfile.PicklesThroughFile):
     """Base class: ``update(params, grads)`` changes each parameter array in place.
 
     ``params`` and ``grads`` are lists of arrays of the same shapes and dtype (float32 or
@@ -181,7 +181,6 @@ class Optimizer:
         self._lr = _rate(lr)
         self.weight_decay = weight_decay
         self.iterations = 0
-        self._kernels = _compiled
         self._kernel = getattr(_compiled, self.kernel_name)
 
     # Hyperparameters are properties: an assignment is checked as the constructor checks the
@@ -270,7 +269,6 @@ class Optimizer:
 
     def _bind(self, kernels):
         """Run on the kernels of `kernels` (the compiled module or cnn_core._dense_numpy)."""
-        self._kernels = kernels
         self._kernel = getattr(kernels, self.kernel_name)
 
     def _check_for(self, network, params):
@@ -456,10 +454,8 @@ class Optimizer:
                                      f"{type(optimizer).__name__}, not a {cls.__name__}.")
         return optimizer
 
-    def __reduce__(self):
-        """pickle, copy.copy and copy.deepcopy: a new optimizer with the same configuration,
-        iteration count and state (its own arrays), training no network yet."""
-        return _npzfile.reduce(self)
+    # pickle, copy.copy and copy.deepcopy (PicklesThroughFile): a new optimizer with the same
+    # configuration, iteration count and state (its own arrays), training no network yet.
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "lr")

@@ -11,12 +11,12 @@ twins of the deep networks' kernels are in ``cnn_core._dense_numpy``.)
 import numpy
 import scipy.special
 
-from . import activations
+from . import _npzfile, activations
 
 __all__ = ["neuralNetwork"]
 
 
-class neuralNetwork:
+class neuralNetwork(_npzfile.PicklesThroughFile):
     """The book's network: ``wih`` (hnodes, inodes), ``who`` (onodes, hnodes), no biases.
 
     ``activation`` is the hidden layer's ("sigmoid" as the book, or "relu"); the output layer is
@@ -97,12 +97,8 @@ class neuralNetwork:
 
     # pickle, copy.copy and copy.deepcopy go through cnn_core.neuralNetwork's file format (the
     # same fields, checked the same way when read back), so either class reads the other's.
-    def __reduce__(self):
-        from . import _npzfile
-        return _npzfile.reduce(self)
-
     def _write(self, file):
-        from . import _npzfile, book
+        from . import book
         _npzfile.write_npz(file, {
             "kind": book.FILE_KIND, "format_version": book.FORMAT_VERSION,
             "inodes": self.inodes, "hnodes": self.hnodes, "onodes": self.onodes, "lr": self.lr,
