@@ -5,7 +5,8 @@
 ``--before`` and ``--after`` are folders holding a built ``cnn_core`` package (a checkout after
 ``python setup.py build_ext --inplace``, or a site-packages folder); ``--after`` defaults to
 the one this Python imports. Every workload runs in a fresh process per build and per repeat,
-with ``PYTHONPATH`` set to that folder, one thread (OMP/OpenBLAS/``n_threads``), and the builds
+with ``PYTHONPATH`` set to that folder, one thread (OMP/OpenBLAS/``n_threads``) pinned to one
+core (``--cpu``), and the builds
 alternate within each repeat (before, after, after, before, ...), so that a busy moment of a
 shared machine falls on both. The table gives samples per second (median, and min-max over
 the repeats) and the ratio after/before of the medians: 1.00 is no change, below 1 slower.
@@ -24,7 +25,10 @@ import sys
 import textwrap
 
 CHILD = textwrap.dedent('''
-    import json, sys, time, numpy, cnn_core
+    import json, os, sys, time
+    if os.environ.get("BENCH_CPU"):          # one core: no migrations between repeats
+        os.sched_setaffinity(0, {int(os.environ["BENCH_CPU"])})
+    import numpy, cnn_core
     from cnn_core.layers import Dense
     from cnn_core.optimizers import SGD, Adam
     name, dtype, samples = sys.argv[1], getattr(numpy, sys.argv[2]), int(sys.argv[3])
@@ -73,8 +77,8 @@ WORKLOADS = [  # (name, samples per timed pass)
 ]
 
 
-def measure(folder, name, dtype, samples):
-    env = {**os.environ, "PYTHONPATH": os.path.abspath(folder), "OMP_NUM_THREADS": "1",
+def measure(folder, name, dtype, samples, cpu):
+    env = {**os.environ, "BENCH_CPU": "" if cpu is None else str(cpu), "PYTHONPATH": os.path.abspath(folder), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CNN_CORE_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", CHILD, name, dtype, str(samples)], env=env,
                           capture_output=True, text=True, timeout=600, cwd="/")
@@ -91,14 +95,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
     parser.add_argument("--only", nargs="*", default=None, help="workload names to run")
+    parser.add_argument("--cpu", type=int, default=0, help="the core every run is pinned to "
+                        "(-1: not pinned; unpinned runs here were bimodal, 1.6x apart, for both "
+                        "builds alike)")
     args = parser.parse_args(argv)
     after = args.after
     if after is None:
         import cnn_core
         after = os.path.dirname(os.path.dirname(os.path.abspath(cnn_core.__file__)))
     rows = []
+    cpu = None if args.cpu < 0 or not hasattr(os, "sched_setaffinity") else args.cpu
     print(f"before: {os.path.abspath(args.before)}\nafter:  {os.path.abspath(after)}\n"
-          f"{args.repeats} repeats, builds alternating; one thread; samples/s", flush=True)
+          f"{args.repeats} repeats, builds alternating; one thread"
+          f"{'' if cpu is None else f' pinned to CPU {cpu}'}; samples/s", flush=True)
     header = f"{'workload':<26} {'dtype':<8} {'before (min-max)':>28} {'after (min-max)':>28} {'after/before':>12}"
     print(header)
     for name, samples in WORKLOADS:
@@ -110,7 +119,7 @@ def main(argv=None):
                 order = ("before", "after") if r % 2 == 0 else ("after", "before")
                 for which in order:
                     folder = args.before if which == "before" else after
-                    times[which].append(measure(folder, name, dtype, samples))
+                    times[which].append(measure(folder, name, dtype, samples, cpu))
             b, a = (statistics.median(times[k]) for k in ("before", "after"))
             cell = lambda k, m: f"{m:,.0f} ({min(times[k]):,.0f}-{max(times[k]):,.0f})"
             print(f"{name:<26} {dtype:<8} {cell('before', b):>28} {cell('after', a):>28} "
