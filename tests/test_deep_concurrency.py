@@ -126,19 +126,30 @@ def test_readers_during_fit_see_whole_steps(tmp_path, batch, make_opt):
     known = {(i, name): {getattr(_as_layer(p, layers, i), name).tobytes() for p, _ in states}
              for i in range(len(layers)) for name in ("W", "b")}
 
-    worker = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(batch_size=batch, shuffle=False))
-    seen, saved = [], 0
-    worker.start()
-    while worker.is_alive():
-        seen.append(outputs.get(net.predict(X[:1]).tobytes(), "torn predict"))
-        for (i, name), values in known.items():
-            if getattr(layers[i], name).tobytes() not in values:
-                seen.append(f"torn {name} of layer {i}")
-        if saved < 3:
-            net.save(tmp_path / f"during{saved}.npz")
-            saved += 1
-    worker.join()
-    assert not [s for s in seen if isinstance(s, str)], seen
+    saved = 0
+    # a torn state fails at once; getting in between steps needs the reader to be scheduled
+    # within the 5 ms the trainer waits for it, which a loaded machine may deny a whole fit:
+    # up to three fits from the same start for that
+    for attempt in range(3):
+        if attempt:
+            net = make()
+            layers = net.layers
+        worker = threading.Thread(target=net.fit, args=(X, y),
+                                  kwargs=dict(batch_size=batch, shuffle=False))
+        seen = []
+        worker.start()
+        while worker.is_alive():
+            seen.append(outputs.get(net.predict(X[:1]).tobytes(), "torn predict"))
+            for (i, name), values in known.items():
+                if getattr(layers[i], name).tobytes() not in values:
+                    seen.append(f"torn {name} of layer {i}")
+            if saved < 3:
+                net.save(tmp_path / f"during{saved}.npz")
+                saved += 1
+        worker.join()
+        assert not [s for s in seen if isinstance(s, str)], seen
+        if len(set(seen)) > 2:
+            break
     assert len(set(seen)) > 2, f"the readers saw only {sorted(set(seen))} of {len(states)} states"
     for k in range(saved):
         back = params(cnn_core.Network.load(tmp_path / f"during{k}.npz"))
