@@ -186,11 +186,7 @@ class _Fit:
         except DivergenceError:
             with net._lock:
                 largest = max(float(numpy.abs(p).max()) for p in net._params)
-            raise DivergenceError(
-                f"Training diverged at epoch {epoch + 1}: the forward pass of the validation data "
-                f"is not finite (the parameters have grown to {largest:.3g}, or the validation "
-                f"inputs are too large); the network keeps its parameters from the end of that "
-                f"epoch, which are finite. {errors.advice(f'{net._optimizer.lr:g}')}") from None
+            raise errors.diverged_validation(epoch + 1, largest, f"{net._optimizer.lr:g}") from None
         except BaseException:
             # a signal's handler raised while scoring (Ctrl-C, SystemExit): the epoch is
             # trained, so it goes into the history (unscored) first

@@ -56,6 +56,15 @@ def diverged_in_fit(epoch, where, kept, lr):
                            f"{kept}. {advice(lr)}")
 
 
+def diverged_validation(epoch, largest, lr):
+    """fit's DivergenceError when the validation data's forward pass is not finite after
+    `epoch` (from 1); `largest` is the largest parameter's size."""
+    return DivergenceError(f"Training diverged at epoch {epoch}: the forward pass of the validation "
+                           f"data is not finite (the parameters have grown to {largest:.3g}, or "
+                           f"the validation inputs are too large); the network keeps its "
+                           f"parameters from the end of that epoch, which are finite. {advice(lr)}")
+
+
 def diverged_step(lr):
     """A training step whose forward pass was not finite (nothing was updated)."""
     return DivergenceError("train: the forward pass gave non-finite values, so no update was "
