@@ -29,10 +29,7 @@ from ._dispatch import kernels
 __all__ = ["neuralNetwork", "DivergenceError", "FitInterrupted", "SlowPathWarning"]
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
-# The two initialisations: "documents" (SPEC section 1: normal(0, hnodes**-0.5) for wih and
-# normal(0, onodes**-0.5) for who) and "book" (the book's notebooks as corrected in 2017:
-# normal(0, inodes**-0.5) and normal(0, hnodes**-0.5), 1/sqrt of the incoming links).
-INITS = ("documents", "book")
+INITS = ("documents", "book")          # the initial weights' scales (see neuralNetwork's init)
 
 
 def init_scales(init, inodes, hnodes, onodes):
@@ -225,12 +222,7 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
 
     @wih.setter
     def wih(self, value):
-        if self._kernel.owns(value, "wih"):     # n.wih += x, n.wih[...] = ...: already in place
-            self._check_in_place(value, "wih")
-            return
-        array = check.matrix(value, "wih", (self._hnodes, self._inodes), self._dtype)
-        with self._training, self._lock:
-            self._kernel.set_wih(array)
+        self._assign("wih", value, (self._hnodes, self._inodes), self._kernel.set_wih)
 
     @property
     def who(self):
@@ -240,19 +232,20 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
 
     @who.setter
     def who(self, value):
-        if self._kernel.owns(value, "who"):
-            self._check_in_place(value, "who")
-            return
-        array = check.matrix(value, "who", (self._onodes, self._hnodes), self._dtype)
-        with self._training, self._lock:
-            self._kernel.set_who(array)
+        self._assign("who", value, (self._onodes, self._hnodes), self._kernel.set_who)
 
-    def _check_in_place(self, array, name):
-        """After ``n.wih += x`` (Python assigns the array back to itself): the values are in the
-        network already; say so at once when they are not finite."""
+    def _assign(self, name, value, shape, set_weights):
+        """``n.wih = value``: checked and copied in by ``set_weights``. After ``n.wih += x``
+        (Python assigns the network's own array back to itself) the values are in the network
+        already: say so at once when they are not finite."""
+        if not self._kernel.owns(value, name):
+            array = check.matrix(value, name, shape, self._dtype)
+            with self._training, self._lock:
+                set_weights(array)
+            return
         with self._lock:
             self._kernel.forget_bounds()
-            if not kernels.all_finite(array.reshape(-1)):
+            if not kernels.all_finite(value.reshape(-1)):
                 raise ValueError(f"{name} now holds non-finite values (written in place, so they "
                                  f"are in the network): assign finite weights to {name}; until "
                                  f"then train() and query() raise DivergenceError.")
@@ -365,19 +358,41 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         handlers run there, between two kernel calls (a few milliseconds apart). Non-finite values raise
         :class:`DivergenceError` and restore the weights of the start of that epoch.
         """
+        return self._fit(inputs, targets, epochs, shuffle, seed, progress, self._fit_kernels)
+
+    def _fit(self, inputs, targets, epochs, shuffle, seed, progress, loop):
+        """What fit does on either path: the checks, the order's generator (a permutation per
+        epoch, made when training reaches it), the progress bar, signals held back (delivered
+        between two kernel calls or samples, where the network holds whole samples; progress
+        runs with them delivered at once) and Ctrl-C raised as FitInterrupted. `loop(X, T,
+        epochs, rng, report, interrupts)` trains; ``report(epoch, done_in_epoch, N)`` or None."""
         X = self._inputs(inputs)
         T = self._targets(targets, len(X))
         epochs = check.positive_int(epochs, "epochs")
-        N = len(X)
-        bar = _progress_bar(progress, N * epochs)
-        if bar is not None:
-            def progress(epoch, done, n):
-                bar(epoch * n + done)
-        elif progress is False:
-            progress = None
-        # the order of each epoch is made when training reaches it (a whole run's order would
-        # grow with the epochs): rng.permutation(N) per epoch, in order, with shuffle
         rng = check.rng(seed) if shuffle else None
+        bar = _progress_bar(progress, len(X) * epochs)
+        if bar is not None:
+            def report(epoch, done, n):
+                bar(epoch * n + done)
+        else:
+            report = progress if callable(progress) else None
+        with self._training:
+            start = self._kernel.samples_trained
+            try:
+                with _interrupts.DeferredInterrupts() as interrupts:
+                    loop(X, T, epochs, rng, report, interrupts)
+            except KeyboardInterrupt:
+                raise errors.fit_interrupted(self._kernel.samples_trained - start) from None
+            finally:
+                if bar is not None:
+                    bar.close()
+        return self
+
+    def _fit_kernels(self, X, T, epochs, rng, report, interrupts):
+        """fit's loop over its kernel calls. Divergence goes back to the weights of the start of
+        the failing epoch (a snapshot per call that begins an epoch, and a replay of the rows
+        trained since up to that epoch: cnn_core._rollback)."""
+        N = len(X)
         threads = self._thread_plan("fit")
         kernel, code = self._kernel, self._activation.code
         blocked = self._hnodes * self._inodes >= _tuning.FIT_BLOCK_MIN_WEIGHTS
@@ -390,25 +405,7 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
             threads.record(n_threads, len(rows), time.perf_counter() - began)
             return status
 
-        with self._training:
-            start = kernel.samples_trained
-            try:
-                with _interrupts.DeferredInterrupts() as interrupts:
-                    self._fit_pieces(N, epochs, rng, train, progress, interrupts)
-            except KeyboardInterrupt:
-                raise errors.fit_interrupted(kernel.samples_trained - start) from None
-            finally:
-                if bar is not None:
-                    bar.close()
-        return self
-
-    def _fit_pieces(self, N, epochs, rng, train, progress, interrupts):
-        """fit's loop over its kernel calls. Signals (Ctrl-C, a SIGTERM handler, ...) are held
-        back by `interrupts` and delivered between calls, where the network holds whole
-        samples; progress runs with them delivered at once. Divergence goes back to the
-        weights of the start of the failing epoch (a snapshot per call that begins an epoch, and
-        a replay of the rows trained since up to that epoch: cnn_core._rollback)."""
-        rollback = _rollback.Rollback(self._kernel.snapshot, self._kernel.restore, train)
+        rollback = _rollback.Rollback(kernel.snapshot, kernel.restore, train)
         for begin, end, rows in _pieces(N, epochs, self._samples_per_call(), rng):
             with self._lock:
                 if begin % N == 0:
@@ -417,7 +414,7 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
                 status = train(rows)
                 rollback.trained(rows)
                 failed_at = begin + status if status >= 0 else None
-                if failed_at is None and end % N == 0 and not self._kernel.weights_finite():
+                if failed_at is None and end % N == 0 and not kernel.weights_finite():
                     failed_at = end - 1
                 if failed_at is not None:
                     # replay what came between the snapshot and the failing epoch's start
@@ -428,9 +425,9 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
                                              f"non-finite values at its sample {failed_at % N}",
                                              "its weights from the start of that epoch", self._lr)
             interrupts.check()
-            if progress is not None:
+            if report is not None:
                 with interrupts.paused():
-                    progress((end - 1) // N, (end - 1) % N + 1, N)
+                    report((end - 1) // N, (end - 1) % N + 1, N)
 
     # ---------------------------------------------------------------- an assigned activation
 
@@ -507,38 +504,20 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         """fit() on the NumPy path: train() row by row (in the same orders as the kernels' fit).
         A step that would make weights non-finite raises DivergenceError and leaves the weights
         of the step before; Ctrl-C raises FitInterrupted between two samples."""
-        X = self._inputs(inputs)
-        T = self._targets(targets, len(X))
-        epochs = check.positive_int(epochs, "epochs")
+        return self._fit(inputs, targets, epochs, shuffle, seed, progress, self._fit_rows_numpy)
+
+    def _fit_rows_numpy(self, X, T, epochs, rng, report, interrupts):
         N = len(X)
-        rng = check.rng(seed) if shuffle else None
-        bar = _progress_bar(progress, N * epochs)
-        report = bar if bar is not None else progress
-        with self._training:
-            start = self._kernel.samples_trained
-            try:
-                # as the kernels' fit: signals are held back to the boundaries between samples,
-                # so a step is never left half made (who updated, wih not)
-                with _interrupts.DeferredInterrupts() as interrupts:
-                    for epoch in range(epochs):
-                        order = rng.permutation(N) if rng is not None else range(N)
-                        for done, j in enumerate(order, 1):
-                            with self._lock:
-                                self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
-                                self._kernel.samples_trained += 1
-                            interrupts.check()
-                            if report is not None and (done % 256 == 0 or done == N):
-                                with interrupts.paused():
-                                    if bar is not None:
-                                        bar(epoch * N + done)
-                                    else:
-                                        progress(epoch, done, N)
-            except KeyboardInterrupt:
-                raise errors.fit_interrupted(self._kernel.samples_trained - start) from None
-            finally:
-                if bar is not None:
-                    bar.close()
-        return self
+        for epoch in range(epochs):
+            order = rng.permutation(N) if rng is not None else range(N)
+            for done, j in enumerate(order, 1):
+                with self._lock:
+                    self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
+                    self._kernel.samples_trained += 1
+                interrupts.check()
+                if report is not None and (done % 256 == 0 or done == N):
+                    with interrupts.paused():
+                        report(epoch, done, N)
 
     def _backquery_numpy(self, t):
         """The book's backquery with the assigned inverse_activation_function (the output layer
@@ -661,16 +640,17 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         if began is not None:
             window.seconds += time.perf_counter() - began
         window.left -= 1
-        if status == 0:
-            raise errors.diverged_step(self._lr)
-        if status == 2:
-            raise errors.diverged_update(self._lr)
+        self._check_step(status)
         return True
 
     def _train_summed(self, X, T):
         """One update summed over the N rows of X, T (BLAS); one that would make weights
         non-finite is not made."""
-        status = self._kernel.train_batch(X, T, self._lr, self._activation.code)
+        self._check_step(self._kernel.train_batch(X, T, self._lr, self._activation.code))
+
+    def _check_step(self, status):
+        """Raise DivergenceError for a training step's status 0 (outputs not finite) or 2 (the
+        update would make weights non-finite; not made)."""
         if status == 0:
             raise errors.diverged_step(self._lr)
         if status == 2:

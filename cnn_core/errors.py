@@ -3,12 +3,6 @@
 Every message that the book network (``book.py``) and the deep networks (``network.py``,
 ``layers.py``, the trainer) share is built here, so that the two say the same thing the same
 way: what diverged and where, what the network keeps, and what to try.
-
-- :class:`DivergenceError` (a ValueError): training or a query met non-finite values.
-- :class:`FitInterrupted` (a KeyboardInterrupt): Ctrl-C during ``fit``, with ``samples_seen``.
-- :class:`FileError` (a ValueError): a file that is not what it should be.
-- :class:`SlowPathWarning`: the book network runs an assigned activation on NumPy.
-- :class:`KernelsMissing` (an ImportError): the package's compiled kernels were not built.
 """
 
 __all__ = ["DivergenceError", "FitInterrupted", "FileError", "SlowPathWarning", "KernelsMissing"]

@@ -22,23 +22,13 @@ A learning rate is a number or a schedule: ``StepDecay``, ``ExponentialDecay`` o
 (``optimizer.iterations``). To decay once per epoch, give ``decay_steps`` (or ``step_size``) the
 number of updates in an epoch (the number of samples, for per-sample training).
 
-What an optimizer provides to the network it trains (and its trainer, ``cnn_core._trainer``):
-a protocol between the modules of this package, not public API (no checks; the public
-``update`` checks its arguments, then runs ``_update``).
-
-- ``_update(params, grads)`` -> whether finite: one update of the network's flat parameter
-  vectors (one per layer), at the rate ``lr``; it advances ``iterations`` by one.
-- ``_rates(n)``: the learning rates of the next n updates (the schedule's values at
-  ``iterations``, ``iterations + 1``, ..., or the constant rate), for the per-sample kernel.
-- ``_advance(n)``: count n updates made (by ``_update``, or by the per-sample kernel): the one
-  place where ``iterations`` grows during training.
-- ``_runs_per_sample()`` and ``_velocities(params)``: whether the per-sample SGD kernel can run
-  this optimizer (plain SGD, with or without momentum), and the velocity per parameter vector
-  it updates (empty arrays without momentum).
-- ``_get_state()``, ``_set_state(saved)``: a copy of (iterations, state arrays) and back, for
-  the snapshot a diverged fit goes back to.
-- ``_check_for(network, params)``, ``_join(network, kernels)``, ``_leave()``: taken on by a
-  network (its state must fit that network's parameters), run on its backend's kernels.
+What an optimizer provides to the network it trains and to its trainer (``cnn_core._trainer``)
+is a protocol between this package's modules, not public API (no checks; each method documents
+itself): ``_update(params, grads)`` (one update at ``lr``; whether finite), ``_rates(n)`` and
+``_advance(n)`` (the next n rates; n updates made: the one place ``iterations`` grows in a fit),
+``_runs_per_sample()`` and ``_velocities(params)`` (for the per-sample SGD kernel),
+``_get_state()`` and ``_set_state(saved)`` (the snapshot a diverged fit goes back to), and
+``_check_for(network, params)``, ``_join(network, kernels)`` and ``_leave()`` (for a network).
 """
 import weakref
 from contextlib import nullcontext
@@ -145,6 +135,20 @@ def _schedule(name, config):
     return SCHEDULES[name](**config)
 
 
+def _hyperparameter(name, doc, checked):
+    """A property whose assignment is checked as the constructor checks the argument (a bad value
+    never reaches the kernels) and waits for a fit of the network the optimizer trains (the
+    network's locks), as assigning the network's optimizer does. `checked(value)` -> the value."""
+    def get(self):
+        return getattr(self, "_" + name)
+
+    def set(self, value):
+        value = checked(value)
+        with self._changing():
+            setattr(self, "_" + name, value)
+    return property(get, set, doc=doc)
+
+
 def _rate(value, name="lr"):
     if isinstance(value, Schedule):
         return value
@@ -183,25 +187,17 @@ class Optimizer(_npzfile.PicklesThroughFile):
         self.iterations = 0
         self._kernel = getattr(_compiled, self.kernel_name)
 
-    # Hyperparameters are properties: an assignment is checked as the constructor checks the
-    # argument (a bad value never reaches the kernels), and waits for a fit of the network this
-    # optimizer trains (the network's locks), as assigning the network's optimizer does.
+    weight_decay = _hyperparameter("weight_decay", "The weight decay (assignable: a number >= 0).",
+                                   lambda value: check.real(value, "weight_decay", low=0))
+
+    def _network(self):
+        """The Network this optimizer trains, or None."""
+        return self._owner() if self._owner is not None else None
 
     def _changing(self):
         """The locks of the network this optimizer trains (a context), or a null context."""
-        owner = self._owner() if self._owner is not None else None
+        owner = self._network()
         return owner._changing() if owner is not None else nullcontext()
-
-    @property
-    def weight_decay(self):
-        """The weight decay (assignable: a number >= 0)."""
-        return self._weight_decay
-
-    @weight_decay.setter
-    def weight_decay(self, value):
-        value = check.real(value, "weight_decay", low=0)
-        with self._changing():
-            self._weight_decay = value
 
     # ---------------------------------------------------------------- the learning rate
 
@@ -215,7 +211,7 @@ class Optimizer(_npzfile.PicklesThroughFile):
     @lr.setter
     def lr(self, value):
         value = _rate(value)
-        owner = self._owner() if self._owner is not None else None
+        owner = self._network()
         if owner is not None and not isinstance(value, Schedule):
             check.rate_in_dtype(value, "lr", owner.dtype)
         with self._changing():
@@ -235,7 +231,8 @@ class Optimizer(_npzfile.PicklesThroughFile):
         return self._update(params, grads)
 
     def _update(self, params, grads):
-        """``update`` without the checks (the Network calls this with its own arrays)."""
+        """``update`` without the checks, on a network's own arrays; whether finite. It advances
+        ``iterations`` by one."""
         if self._state is None:
             self._state = [self._new_state(p) for p in params]
         lr = self.lr
@@ -274,7 +271,7 @@ class Optimizer(_npzfile.PicklesThroughFile):
     def _check_for(self, network, params):
         """Raise ValueError unless `network`, with parameter vectors `params`, may take this
         optimizer: it trains no other network, and its state (if any) fits these parameters."""
-        owner = self._owner() if self._owner is not None else None
+        owner = self._network()
         if owner is not None and owner is not network:
             raise ValueError("this optimizer already trains another Network: its state belongs "
                              "to that network's parameters. Give each network its own optimizer.")
@@ -344,10 +341,7 @@ class Optimizer(_npzfile.PicklesThroughFile):
         lr = config.pop("lr")
         if isinstance(lr, dict):
             lr = dict(lr)
-            name = lr.pop("schedule")
-            if name not in SCHEDULES:
-                raise ValueError(f"Unknown schedule {name!r}; expected one of {sorted(SCHEDULES)}.")
-            lr = SCHEDULES[name](**lr)
+            lr = _schedule(lr.pop("schedule"), lr)
         return cls(lr, **config)
 
     def _get_state(self):
@@ -356,6 +350,7 @@ class Optimizer(_npzfile.PicklesThroughFile):
         return self.iterations, arrays
 
     def _set_state(self, saved):
+        """Back to `saved`, a ``_get_state()`` (its arrays copied in)."""
         iterations, arrays = saved
         self.iterations = int(iterations)
         if arrays is None:
@@ -443,8 +438,7 @@ class Optimizer(_npzfile.PicklesThroughFile):
         with _npzfile.NpzReader(file, "cnn_core Optimizer file") as f:
             spec = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
             try:
-                dtype = None
-                optimizer = Optimizer._from_record(f, spec, dtype, owner="parameter array")
+                optimizer = Optimizer._from_record(f, spec, None, owner="parameter array")
             except _npzfile.FileError:
                 raise
             except (TypeError, ValueError, KeyError, OverflowError) as exc:
@@ -533,6 +527,8 @@ class SGD(Optimizer):
         return [state[0] if state else _EMPTY[p.dtype] for state, p in zip(self._state, params)]
 
     def _config(self):
+        if self._fixed_nesterov is not None:      # Momentum and Nesterov: their name says which
+            return {"momentum": self.momentum}
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -544,9 +540,6 @@ class Momentum(SGD):
     def __init__(self, lr, momentum=0.9, weight_decay=0.0):
         super().__init__(lr, momentum=momentum, nesterov=False, weight_decay=weight_decay)
 
-    def _config(self):
-        return {"momentum": self.momentum}
-
 
 class Nesterov(SGD):
     """SGD with Nesterov momentum (0.9 by default)."""
@@ -556,20 +549,9 @@ class Nesterov(SGD):
     def __init__(self, lr, momentum=0.9, weight_decay=0.0):
         super().__init__(lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
-    def _config(self):
-        return {"momentum": self.momentum}
 
-
-def _eps_property():
-    def get(self):
-        return self._eps
-
-    def set(self, value):
-        value = check.positive_float(value, "eps")
-        with self._changing():
-            self._eps = value
-    return property(get, set, doc="The term added to the denominator (assignable: a positive "
-                                  "number).")
+_EPS = _hyperparameter("eps", "The term added to the denominator (assignable: a positive number).",
+                       lambda value: check.positive_float(value, "eps"))
 
 
 class AdaGrad(Optimizer):
@@ -578,7 +560,7 @@ class AdaGrad(Optimizer):
 
     kernel_name = "adagrad_update"
     state_names = ("sum",)
-    eps = _eps_property()
+    eps = _EPS
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
         super().__init__(lr, weight_decay)
@@ -597,23 +579,16 @@ class RMSprop(Optimizer):
 
     kernel_name = "rmsprop_update"
     state_names = ("square_avg",)
-    eps = _eps_property()
+    eps = _EPS
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
         self.alpha = alpha
         self.eps = eps
 
-    @property
-    def alpha(self):
-        """The smoothing constant (assignable: a number in [0, 1))."""
-        return self._alpha
-
-    @alpha.setter
-    def alpha(self, value):
-        value = check.real(value, "alpha", low=0, high=1, high_open=True)
-        with self._changing():
-            self._alpha = value
+    alpha = _hyperparameter("alpha", "The smoothing constant (assignable: a number in [0, 1)).",
+                            lambda value: check.real(value, "alpha", low=0, high=1,
+                                                     high_open=True))
 
     def _step(self, p, g, state, lr, t):
         return self._kernel(p, g, state[0], lr, self.alpha, self.eps, self.weight_decay)
@@ -628,7 +603,7 @@ class Adam(Optimizer):
 
     kernel_name = "adam_update"
     state_names = ("exp_avg", "exp_avg_sq")
-    eps = _eps_property()
+    eps = _EPS
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
