@@ -190,7 +190,10 @@ class _EpochEnd:
 
 
 class _BaseMLP(BaseEstimator):
-    """What MLPClassifier and MLPRegressor share (see their docstrings)."""
+    """What MLPClassifier and MLPRegressor share (see their docstrings). A subclass gives
+    ``_validate_input``, ``_prepare_targets`` (validated y -> the network's target rows (N,
+    n_outputs)), ``_output`` ((output activation in scikit-learn's naming, cnn_core's
+    activation, loss)) and ``_score_raw``."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -263,10 +266,6 @@ class _BaseMLP(BaseEstimator):
                              f"{self.hidden_layer_sizes!r}.")
         return [int(s) for s in sizes]
 
-    def _output(self):
-        """(output activation in scikit-learn's naming, cnn_core's activation, loss)."""
-        raise NotImplementedError
-
     def _new_network(self, n_features, n_outputs, rng):
         """Layers initialised as scikit-learn's: uniform(-bound, bound) weights and biases, bound
         sqrt(6 / (fan_in + fan_out)) (sqrt(2 / ...) for logistic), drawn from `rng`."""
@@ -296,15 +295,10 @@ class _BaseMLP(BaseEstimator):
 
     # ---------------------------------------------------------------- fitting
 
-    def _prepare_targets(self, y):
-        """y (validated) -> (target rows for the network, labels for scoring)."""
-        raise NotImplementedError
-
     def _fit(self, X, y, sample_weight, incremental):
         first = (not hasattr(self, "network_")) or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first)
-        n_samples = X.shape[0]
-        T, y_labels = self._prepare_targets(y)
+        T = self._prepare_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=numpy.float64)
         if self._is_classifier and self.class_weight is not None:
@@ -338,14 +332,12 @@ class _BaseMLP(BaseEstimator):
         early = self.early_stopping and not incremental
         validation = None
         if early:
-            stratify = y_labels if self._is_classifier and numpy.ndim(y_labels) == 1 else None
-            parts = train_test_split(X, T, y_labels, *(() if sample_weight is None else (sample_weight,)),
-                                     random_state=self._random_state,
-                                     test_size=self.validation_fraction, stratify=stratify)
-            X, X_val, T, _, _, y_val = parts[:6]
-            sw_val = None
-            if sample_weight is not None:
-                sample_weight, sw_val = parts[6], parts[7]
+            stratify = y if self._is_classifier and numpy.ndim(y) == 1 else None
+            weights = () if sample_weight is None else (sample_weight,)
+            X, X_val, T, _, _, y_val, *sw = train_test_split(
+                X, T, y, *weights, random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
+            sample_weight, sw_val = sw if sw else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError(f"The validation set is too small: {X_val.shape[0]} sample(s) "
                                  f"from validation_fraction={self.validation_fraction}. Increase "
@@ -360,14 +352,13 @@ class _BaseMLP(BaseEstimator):
                               "going to be clipped")
             batch = n_train
         # Keras-style sample weights, rescaled to mean 1 (see the class docstring)
+        mean = 1.0
         if sample_weight is not None:
             total = float(sample_weight.sum())
             if not total > 0:
                 raise ValueError("sample_weight must have a positive sum.")
             mean = total / n_train
             sample_weight = sample_weight / mean
-        else:
-            mean = 1.0
         weight_decay = self.alpha / (batch * mean)
         net = self.network_
         if new_optimizer:
@@ -377,10 +368,9 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else self.max_iter
         end = _EpochEnd(self, n_train, weight_decay, validation, incremental)
         seed = numpy.random.default_rng(self._random_state.randint(numpy.iinfo(numpy.int32).max))
-        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         with _threads(self):
             net.fit(X, T, epochs=epochs, batch_size=batch, shuffle=bool(self.shuffle), seed=seed,
-                    callbacks=[end], **kwargs)
+                    callbacks=[end], sample_weight=sample_weight)
         if early and self._best_weights is not None:
             for layer, (W, b) in zip(net.layers, self._best_weights):
                 layer.W = W
@@ -566,9 +556,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     def _prepare_targets(self, y):
-        T = self._label_binarizer.transform(y).astype(_dtype(self.dtype))
-        self._multiclass = self._label_binarizer.y_type_ == "multiclass"
-        return T, y
+        return self._label_binarizer.transform(y).astype(_dtype(self.dtype))
 
     def _output(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -638,9 +626,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _prepare_targets(self, y):
         T = numpy.asarray(y, dtype=_dtype(self.dtype))
-        if T.ndim == 1:
-            T = T.reshape(-1, 1)
-        return T, y
+        return T.reshape(-1, 1) if T.ndim == 1 else T
 
     def _output(self):
         return "identity", "identity", "squared_error"
