@@ -173,17 +173,16 @@ class _EpochEnd:
         if est._no_improvement_count > est.n_iter_no_change:
             # trigger_stopping: an adaptive rate is divided by 5 (until 1e-6); otherwise stop
             what = "Validation score" if self.validation is not None else "Training loss"
+            why = (f"{what} did not improve more than tol={est.tol:f} for "
+                   f"{est.n_iter_no_change} consecutive epochs.")
             if sgd and est.learning_rate == "adaptive" and net.optimizer.lr > 1e-6:
                 net.optimizer.lr = net.optimizer.lr / 5.0
                 est._no_improvement_count = 0
                 if est.verbose:
-                    print(f"{what} did not improve more than tol={est.tol:f} for "
-                          f"{est.n_iter_no_change} consecutive epochs. Setting learning rate to "
-                          f"{net.optimizer.lr:f}")
+                    print(f"{why} Setting learning rate to {net.optimizer.lr:f}")
             else:
                 if est.verbose:
-                    print(f"{what} did not improve more than tol={est.tol:f} for "
-                          f"{est.n_iter_no_change} consecutive epochs. Stopping.")
+                    print(f"{why} Stopping.")
                 self.stopped = True
                 return True
         return self.incremental
@@ -191,9 +190,9 @@ class _EpochEnd:
 
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share (see their docstrings). A subclass gives
-    ``_validate_input``, ``_prepare_targets`` (validated y -> the network's target rows (N,
-    n_outputs)), ``_output`` ((output activation in scikit-learn's naming, cnn_core's
-    activation, loss)) and ``_score_raw``."""
+    ``_prepare_targets`` (validated y -> the network's target rows (N, n_outputs)), ``_output``
+    ((output activation in scikit-learn's naming, cnn_core's activation, loss)) and
+    ``_score_raw``."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -294,6 +293,13 @@ class _BaseMLP(BaseEstimator):
                     weight_decay=weight_decay)
 
     # ---------------------------------------------------------------- fitting
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=not self._is_classifier,
+                             dtype=(numpy.float64, numpy.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
 
     def _fit(self, X, y, sample_weight, incremental):
         first = (not hasattr(self, "network_")) or (not self.warm_start and not incremental)
@@ -400,6 +406,11 @@ class _BaseMLP(BaseEstimator):
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs (see the class
         docstring for early stopping and sample weights). Returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over X, y. Returns self."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -534,10 +545,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(numpy.float64, numpy.float32),
-                             reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = super()._validate_input(X, y, incremental, reset)
         check_classification_targets(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
@@ -617,13 +625,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ``score`` is R^2 (uniform average over the targets), also for early stopping.
 """ + _SHARED_DOC
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=(numpy.float64, numpy.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return X, y
-
     def _prepare_targets(self, y):
         T = numpy.asarray(y, dtype=_dtype(self.dtype))
         return T.reshape(-1, 1) if T.ndim == 1 else T
@@ -641,11 +642,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions (n_samples,), or (n_samples, n_targets) for several targets."""
         out = self._forward(X)
         return out.ravel() if out.shape[1] == 1 else out
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over X, y. Returns self."""
-        return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
