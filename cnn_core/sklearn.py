@@ -152,20 +152,15 @@ class _EpochEnd:
             est.validation_scores_.append(score)
             if est.verbose:
                 print(f"Validation score: {score:f}")
-            if score < est.best_validation_score_ + est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
+            stalled = score < est.best_validation_score_ + est.tol
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
                 est._best_weights = [[l.W, l.b] for l in net.layers]
         else:
-            if loss > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
+            stalled = loss > est.best_loss_ - est.tol
             if loss < est.best_loss_:
                 est.best_loss_ = loss
+        est._no_improvement_count = est._no_improvement_count + 1 if stalled else 0
         # the optimizer's iteration_ends: invscaling's rate for the next epoch
         sgd = est.solver == "sgd"
         if sgd and est.learning_rate == "invscaling":
@@ -320,14 +315,9 @@ class _BaseMLP(BaseEstimator):
             self.t_ = 0
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -numpy.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = numpy.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -numpy.inf if self.early_stopping else None
+            self.best_loss_ = None if self.early_stopping else numpy.inf
             new_optimizer = True
         else:
             if n_outputs != self.n_outputs_:
@@ -634,9 +624,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score_raw(self, net, X, y, sample_weight):
         out = self._raw(net, X)
-        if out.shape[1] == 1:
-            out = out.ravel()
-        return r2_score(y, out, sample_weight=sample_weight)
+        return r2_score(y, out.ravel() if out.shape[1] == 1 else out, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions (n_samples,), or (n_samples, n_targets) for several targets."""
@@ -726,10 +714,9 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         T[numpy.arange(len(y)), codes] = 0.99
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(numpy.iinfo(numpy.int32).max))
-        n = effective_n_threads(self)
         net = neuralNetwork(X.shape[1], self.hidden_nodes, n_classes, self.learning_rate,
                             dtype=_dtype(self.dtype), seed=seed, activation=self.activation,
-                            n_threads=n)
+                            n_threads=effective_n_threads(self))
         net.fit(self._inputs(X), T, epochs=self.epochs, shuffle=bool(self.shuffle),
                 seed=seed + 1)
         if self.n_threads is None:
