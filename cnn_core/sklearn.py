@@ -12,23 +12,20 @@ train a :class:`cnn_core.Network` (fitted attribute ``network_``). ``BookClassif
 book's three-layer network (:class:`cnn_core.neuralNetwork`) as a classifier, so that the book's
 experiment can be cross-validated and grid-searched.
 
-They follow scikit-learn's conventions: ``__init__`` only stores the parameters; they are
-checked when ``fit`` is called (``_parameter_constraints``), the data through
-``sklearn.utils.validation.validate_data``. They pass
-``sklearn.utils.estimator_checks.check_estimator`` (``BookClassifier()`` all but
-``check_classifiers_train``, whose standardized data its default pixel scaling squeezes to about
-0.01; with ``scale_inputs=False`` all of it). Fitted estimators pickle (the networks pickle
-through their save format), ``clone`` works, and two fits with the same ``random_state`` give
-the same results, bit for bit.
+They follow scikit-learn's conventions (the parameters are checked in ``fit``, the data through
+``validate_data``) and pass ``sklearn.utils.estimator_checks.check_estimator``
+(``BookClassifier()`` all but ``check_classifiers_train``, whose standardized data its default
+pixel scaling squeezes to about 0.01; with ``scale_inputs=False`` all of it). Fitted estimators
+pickle (the networks through their save format), ``clone`` works, and two fits with the same
+``random_state`` give the same results, bit for bit.
 
 Threads (``n_threads``): the networks' matrix products run in the BLAS (SciPy's OpenBLAS). With
 ``n_threads=None`` (the default) an estimator leaves the BLAS's thread count as it is, except
-inside a worker of a parallel search: in a joblib worker (loky, multiprocessing or threading
-backend, seen as joblib's active backend having a nesting level above 0) and in a
-``dask.distributed`` worker (``distributed.get_worker()`` finds one), where it uses one thread,
-so that ``n_jobs`` workers on ``n_jobs`` cores do not each start a BLAS thread per core. An
-integer ``n_threads`` is used everywhere (``threadpoolctl.threadpool_limits`` around ``fit``,
-``partial_fit`` and the predictions). ``effective_n_threads(estimator)`` says which applies.
+inside a joblib worker (any backend) or a ``dask.distributed`` worker of a parallel search,
+where it uses one thread, so that ``n_jobs`` workers on ``n_jobs`` cores do not each start a
+BLAS thread per core. An integer ``n_threads`` is used everywhere (``threadpoolctl`` limits
+around ``fit``, ``partial_fit`` and the predictions). ``effective_n_threads(estimator)`` says
+which applies.
 
 scikit-learn is an optional extra: ``pip install "cnn_core[sklearn]"``.
 """
@@ -68,9 +65,7 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 DTYPES = {"float64": numpy.float64, "float32": numpy.float32}
 
 
-# --------------------------------------------------------------------------------------------
-# Threads
-# --------------------------------------------------------------------------------------------
+# ============================================================ Threads
 
 def _in_parallel_worker():
     """Whether this code runs inside a joblib worker (any backend) or a dask.distributed worker."""
@@ -115,15 +110,12 @@ def _dtype(value):
 _DTYPE_CONSTRAINT = [Options(type, {numpy.float64, numpy.float32}), StrOptions({"float64", "float32"})]
 
 
-# --------------------------------------------------------------------------------------------
-# MLPClassifier and MLPRegressor
-# --------------------------------------------------------------------------------------------
+# ============================================================ MLPClassifier and MLPRegressor
 
 class _EpochEnd:
-    """The callback of ``Network.fit`` that does scikit-learn's end-of-epoch bookkeeping: the
-    loss curve, ``t_``, the validation score, the no-improvement count and what it triggers
-    (stop, or divide an adaptive learning rate by 5), invscaling's new rate, and the best
-    weights for early stopping. Returns True to stop."""
+    """``Network.fit``'s callback doing scikit-learn's end-of-epoch bookkeeping (loss curve,
+    validation score, no-improvement count, learning-rate schedule, best weights for early
+    stopping). Returns True to stop."""
 
     def __init__(self, est, n_samples, penalty, validation, incremental):
         self.est = est
@@ -372,15 +364,12 @@ class _BaseMLP(BaseEstimator):
                 layer.W = W
                 layer.b = b
         self._best_weights = None
-        self._sync()
+        self.coefs_ = [numpy.array(layer.W) for layer in net.layers]
+        self.intercepts_ = [numpy.array(layer.b) for layer in net.layers]
         if not incremental and not end.stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning)
         return self
-
-    def _sync(self):
-        self.coefs_ = [numpy.array(layer.W) for layer in self.network_.layers]
-        self.intercepts_ = [numpy.array(layer.b) for layer in self.network_.layers]
 
     def _forward(self, X):
         check_is_fitted(self)
@@ -440,8 +429,7 @@ _SHARED_DOC = """
         ``learning_rate_init / (t_ + 1) ** power_t`` at the end of every epoch (``t_`` samples
         seen); "adaptive" divides it by 5 whenever the training loss (the validation score
         with early_stopping) has not improved by ``tol`` for more than ``n_iter_no_change``
-        consecutive epochs, and stops once it is below 1e-6. Both run in a callback of
-        ``Network.fit`` that assigns ``network.optimizer.lr``.
+        consecutive epochs, and stops once it is below 1e-6.
     learning_rate_init : float, default 0.001
     power_t : float, default 0.5
     max_iter : int, default 200
@@ -637,9 +625,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
 
-# --------------------------------------------------------------------------------------------
-# The book's network
-# --------------------------------------------------------------------------------------------
+# ============================================================ The book's network
 
 class BookClassifier(ClassifierMixin, BaseEstimator):
     """The book's three-layer network (:class:`cnn_core.neuralNetwork`) as a scikit-learn
