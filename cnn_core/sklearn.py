@@ -334,10 +334,9 @@ class _BaseMLP(BaseEstimator):
             self._best_weights = None
         n_train = X.shape[0]
         batch = min(200, n_train) if self.batch_size == "auto" else self.batch_size
-        if batch > n_train:
-            if self.batch_size != "auto":
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
+        if batch > n_train:            # never with "auto"
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
             batch = n_train
         # Keras-style sample weights, rescaled to mean 1 (see the class docstring)
         mean = 1.0
@@ -427,9 +426,8 @@ _SHARED_DOC = """
     learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
         For solver="sgd" only, as scikit-learn: "invscaling" sets the rate to
         ``learning_rate_init / (t_ + 1) ** power_t`` at the end of every epoch (``t_`` samples
-        seen); "adaptive" divides it by 5 whenever the training loss (the validation score
-        with early_stopping) has not improved by ``tol`` for more than ``n_iter_no_change``
-        consecutive epochs, and stops once it is below 1e-6.
+        seen); "adaptive" divides it by 5 where the no-improvement rule (see early_stopping)
+        would stop training, and stops once it is below 1e-6.
     learning_rate_init : float, default 0.001
     power_t : float, default 0.5
     max_iter : int, default 200
@@ -438,7 +436,7 @@ _SHARED_DOC = """
         A new order every epoch.
     random_state : None, int or RandomState
         The initial weights (scikit-learn's Glorot-uniform initialisation), the shuffling and the
-        early-stopping split. The same int gives the same results, bit for bit.
+        early-stopping split.
     tol : float, default 1e-4
     verbose : bool, default False
         Prints the loss (and validation score) per epoch.
@@ -463,8 +461,7 @@ _SHARED_DOC = """
     dtype : numpy.float64 (default) or numpy.float32 (or their names)
         The network's floating-point type; inputs are converted to it.
     n_threads : None or int
-        BLAS threads; None: 1 inside a joblib or dask worker, else the BLAS's own setting (see
-        the module docstring).
+        BLAS threads; None: 1 in a joblib or dask worker, else the BLAS's own (module docstring).
 
     ``fit(X, y, sample_weight=None)``: sample weights go to ``Network.fit(sample_weight=...)``
     after being rescaled to mean 1 over the training rows. ``Network.fit`` weights as Keras does
@@ -526,8 +523,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X, y = super()._validate_input(X, y, incremental, reset)
         check_classification_targets(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -553,9 +549,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, self._labels(self._raw(net, X)), sample_weight=sample_weight)
 
     def _labels(self, out):
-        if self.n_outputs_ == 1:
-            out = out.ravel()
-        return self._label_binarizer.inverse_transform(out)
+        return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1 else out)
 
     def predict(self, X):
         """The predicted classes (n_samples,), or the indicator matrix for multi-label."""
@@ -580,11 +574,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """One epoch over X, y (``classes``, all the labels, is needed on the first call, as in
         scikit-learn). Returns self."""
         if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
+            labels = y if type_of_target(y).startswith("multilabel") else classes
+            self._label_binarizer = LabelBinarizer().fit(labels)
         return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
@@ -648,8 +639,7 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         The initial weights (the book's normal(0, nodes**-0.5) draws) and the shuffling.
     dtype : numpy.float64 (default) or numpy.float32
     n_threads : None or int
-        The book network's threads; None: 1 inside a joblib or dask worker, else the network's
-        automatic choice (see the module docstring).
+        The book network's threads; None: 1 in a joblib or dask worker, else its automatic choice.
 
     The targets are the book's teacher values: 0.99 at the sample's class, 0.01 elsewhere, one
     output node per class (labels of any kind, ``classes_``). ``predict`` is the class of the
