@@ -48,9 +48,8 @@ __all__ = ["ACTIVATION_TABLE", "DEFAULT_OPSET", "MIN_OPSET", "to_onnx", "network
            "network_from_torch", "book_to_torch", "book_from_torch", "book_from_arrays",
            "load_book_weights", "SlopedSigmoid"]
 
-# Our activations, the ONNX op after the Gemm (None: no node) and the torch.nn module class
-# (None: no module after the Linear). The one home of that mapping; a sigmoid with a slope
-# != 1 is Mul + Sigmoid in ONNX and SlopedSigmoid in torch (see the module docstring).
+# Our activations -> (the ONNX op after the Gemm, the torch.nn module class after the Linear),
+# None for none. A sigmoid with a slope != 1: Mul + Sigmoid, SlopedSigmoid (module docstring).
 ACTIVATION_TABLE = {
     "sigmoid": ("Sigmoid", "Sigmoid"),
     "relu": ("Relu", "ReLU"),
@@ -169,12 +168,11 @@ def _metadata(kind, layers, dtype, sizes):
         "slopes": json.dumps([l.slope for l in layers]),
         "biases": json.dumps([l.bias is not None for l in layers]),
     }
-    if kind == "neuralNetwork":
-        props["input_scaling"] = BOOK_INPUT_SCALING
     layers_text = ", ".join(f"layer {i}: {_activation_label(l)}" for i, l in enumerate(layers))
     doc = (f"cnn_core {cnn_core.__version__} {kind} {props['sizes']} ({dtype.name}); "
            f"{layers_text}. Input 'input' (N, {sizes[0]}), output 'output' (N, {sizes[-1]}).")
     if kind == "neuralNetwork":
+        props["input_scaling"] = BOOK_INPUT_SCALING
         doc += f" Input scaling: {BOOK_INPUT_SCALING}."
     return props, doc
 
@@ -268,7 +266,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _to_torch(layers, dtype, what):
+def _to_torch(net, what):
+    _, layers, dtype = _layers_of(net)
     torch = _import_torch(what)
     tdtype = {"float32": torch.float32, "float64": torch.float64}[numpy.dtype(dtype).name]
     modules = []
@@ -302,8 +301,7 @@ def network_to_torch(net):
     if not isinstance(net, Network):
         raise TypeError(f"network_to_torch expects a cnn_core.Network; got {type(net).__name__}"
                         f"{' (use book_to_torch for the book network)' if _is_book(net) else ''}.")
-    _, layers, dtype = _layers_of(net)
-    return _to_torch(layers, dtype, "network_to_torch")
+    return _to_torch(net, "network_to_torch")
 
 
 def book_to_torch(net):
@@ -314,8 +312,7 @@ def book_to_torch(net):
     if not _is_book(net):
         raise TypeError(f"book_to_torch expects a cnn_core.neuralNetwork; got "
                         f"{type(net).__name__} (use network_to_torch for a Network).")
-    _, layers, dtype = _layers_of(net)
-    return _to_torch(layers, dtype, "book_to_torch")
+    return _to_torch(net, "book_to_torch")
 
 
 def _is_book(net):
