@@ -463,14 +463,13 @@ _SHARED_DOC = """
     n_threads : None or int
         BLAS threads; None: 1 in a joblib or dask worker, else the BLAS's own (module docstring).
 
-    ``fit(X, y, sample_weight=None)``: sample weights go to ``Network.fit(sample_weight=...)``
-    after being rescaled to mean 1 over the training rows. ``Network.fit`` weights as Keras does
-    (each sample's loss times its weight, the batch's loss their sum divided by the batch's
-    number of rows) while scikit-learn divides by the batch's weight sum. With the weights
-    rescaled to mean 1 the two agree for whole-batch training (batch_size >= n_samples, the
-    "auto" batch size for up to 200 samples) and for uniform weights; for mini-batches of
-    non-uniform weights cnn_core's batch losses are scaled by (the batch's weight sum /
-    number of rows), which averages to 1 over an epoch.
+    ``fit(X, y, sample_weight=None)``: sample weights are rescaled to mean 1 over the training
+    rows and go to ``Network.fit``, which weights as Keras does (each sample's loss times its
+    weight, the batch's loss their sum divided by the batch's number of rows; scikit-learn
+    divides by the batch's weight sum). So the two agree for whole-batch training (batch_size
+    >= n_samples, the "auto" batch size for up to 200 samples) and for uniform weights; for
+    mini-batches of non-uniform weights cnn_core's batch losses are scaled by (the batch's
+    weight sum / number of rows), which averages to 1 over an epoch.
 
     Fitted attributes: ``network_`` (the trained :class:`cnn_core.Network`), ``coefs_`` and
     ``intercepts_`` (copies of each layer's W (n_in, n_out) and b), ``n_features_in_``,
