@@ -1,5 +1,4 @@
-"""scikit-learn estimators on cnn_core's networks: ``MLPClassifier``, ``MLPRegressor`` and
-``BookClassifier``.
+"""scikit-learn estimators: ``MLPClassifier``, ``MLPRegressor`` and ``BookClassifier``.
 
     >>> from cnn_core.sklearn import MLPClassifier
     >>> from sklearn.model_selection import GridSearchCV
@@ -8,9 +7,8 @@
 
 ``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's ``sklearn.neural_network`` parameters
 (the same names, defaults and meaning, except where a class's docstring says otherwise) and
-train a :class:`cnn_core.Network` (fitted attribute ``network_``). ``BookClassifier`` is the
-book's three-layer network (:class:`cnn_core.neuralNetwork`) as a classifier, so that the book's
-experiment can be cross-validated and grid-searched.
+train a :class:`cnn_core.Network` (fitted attribute ``network_``); ``BookClassifier`` is the
+book's :class:`cnn_core.neuralNetwork` as a classifier, to cross-validate and grid-search it.
 
 They follow scikit-learn's conventions (the parameters are checked in ``fit``, the data through
 ``validate_data``) and pass ``sklearn.utils.estimator_checks.check_estimator``
@@ -687,8 +685,7 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         T = numpy.full((len(y), n_classes), 0.01)
         T[numpy.arange(len(y)), codes] = 0.99
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(numpy.iinfo(numpy.int32).max))
+        seed = int(check_random_state(self.random_state).randint(numpy.iinfo(numpy.int32).max))
         net = neuralNetwork(X.shape[1], self.hidden_nodes, n_classes, self.learning_rate,
                             dtype=_dtype(self.dtype), seed=seed, activation=self.activation,
                             n_threads=effective_n_threads(self))
