@@ -69,8 +69,6 @@ BOOK_INPUT_SCALING = ("inputs as given to query(); the book's MNIST recipe scale
 _Layer = namedtuple("_Layer", "weight trans_b bias activation slope")
 
 _EXPECTED_MODULES = "Linear, ReLU, Sigmoid, Tanh, Softmax or Identity"
-_ONNX_MISSING = 'to_onnx needs the onnx package: pip install "cnn_core[onnx]"'
-_TORCH_MISSING = '{what} needs PyTorch: pip install "cnn_core[torch]"'
 
 
 # ==================================================================== what the networks hold
@@ -106,7 +104,7 @@ def _import_onnx():
         import onnx
         from onnx import helper, numpy_helper
     except ImportError:
-        raise ImportError(_ONNX_MISSING) from None
+        raise ImportError('to_onnx needs the onnx package: pip install "cnn_core[onnx]"') from None
     return onnx, helper, numpy_helper
 
 
@@ -225,7 +223,7 @@ def _import_torch(what):
     try:
         import torch
     except ImportError:
-        raise ImportError(_TORCH_MISSING.format(what=what)) from None
+        raise ImportError(f'{what} needs PyTorch: pip install "cnn_core[torch]"') from None
     return torch
 
 
