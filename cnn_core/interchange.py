@@ -48,9 +48,8 @@ __all__ = ["ACTIVATION_TABLE", "DEFAULT_OPSET", "MIN_OPSET", "to_onnx", "network
            "network_from_torch", "book_to_torch", "book_from_torch", "book_from_arrays",
            "load_book_weights", "SlopedSigmoid"]
 
-# Our activations, the ONNX op after the Gemm (None: no node) and the torch.nn module class
-# (None: no module after the Linear). The one home of that mapping; a sigmoid with a slope
-# != 1 is Mul + Sigmoid in ONNX and SlopedSigmoid in torch (see the module docstring).
+# Our activations -> (the ONNX op after the Gemm, the torch.nn module class after the Linear),
+# None for none. A sigmoid with a slope != 1: Mul + Sigmoid, SlopedSigmoid (module docstring).
 ACTIVATION_TABLE = {
     "sigmoid": ("Sigmoid", "Sigmoid"),
     "relu": ("Relu", "ReLU"),
@@ -69,8 +68,7 @@ BOOK_INPUT_SCALING = ("inputs as given to query(); the book's MNIST recipe scale
 # ((n_out, n_in) when trans_b, else (n_in, n_out)), `bias` (n_out,) or None.
 _Layer = namedtuple("_Layer", "weight trans_b bias activation slope")
 
-_ONNX_MISSING = 'to_onnx needs the onnx package: pip install "cnn_core[onnx]"'
-_TORCH_MISSING = '{what} needs PyTorch: pip install "cnn_core[torch]"'
+_EXPECTED_MODULES = "Linear, ReLU, Sigmoid, Tanh, Softmax or Identity"
 
 
 # ==================================================================== what the networks hold
@@ -106,7 +104,7 @@ def _import_onnx():
         import onnx
         from onnx import helper, numpy_helper
     except ImportError:
-        raise ImportError(_ONNX_MISSING) from None
+        raise ImportError('to_onnx needs the onnx package: pip install "cnn_core[onnx]"') from None
     return onnx, helper, numpy_helper
 
 
@@ -125,10 +123,9 @@ def _check_opset(opset, onnx):
     return int(opset)
 
 
-def _graph_nodes(layers, dtype, x, *, prefix=""):
+def _graph_nodes(layers, dtype, x):
     """The ONNX nodes and initializers computing the layers from the tensor named `x`:
-    (nodes, initializers, name of the last tensor). A later output (e.g. a label through ArgMax)
-    appends its nodes to these, reading that last tensor."""
+    (nodes, initializers, name of the last tensor)."""
     _, helper, numpy_helper = _import_onnx()
     nodes, inits = [], []
 
@@ -137,7 +134,7 @@ def _graph_nodes(layers, dtype, x, *, prefix=""):
         return name
 
     for i, layer in enumerate(layers):
-        p = f"{prefix}layer{i}."
+        p = f"layer{i}."
         w = constant(p + "W", layer.weight)
         inputs = [x, w] + ([constant(p + "b", layer.bias)] if layer.bias is not None else [])
         z = p + "Z"
@@ -158,10 +155,8 @@ def _graph_nodes(layers, dtype, x, *, prefix=""):
     return nodes, inits, x
 
 
-def _metadata(kind, layers, dtype):
+def _metadata(kind, layers, dtype, sizes):
     import cnn_core
-    sizes = [int(l.weight.shape[1 if l.trans_b else 0]) for l in layers[:1]] + \
-            [int(l.weight.shape[0 if l.trans_b else 1]) for l in layers]
     props = {
         "cnn_core_version": cnn_core.__version__,
         "network": kind,
@@ -171,12 +166,11 @@ def _metadata(kind, layers, dtype):
         "slopes": json.dumps([l.slope for l in layers]),
         "biases": json.dumps([l.bias is not None for l in layers]),
     }
-    if kind == "neuralNetwork":
-        props["input_scaling"] = BOOK_INPUT_SCALING
     layers_text = ", ".join(f"layer {i}: {_activation_label(l)}" for i, l in enumerate(layers))
     doc = (f"cnn_core {cnn_core.__version__} {kind} {props['sizes']} ({dtype.name}); "
            f"{layers_text}. Input 'input' (N, {sizes[0]}), output 'output' (N, {sizes[-1]}).")
     if kind == "neuralNetwork":
+        props["input_scaling"] = BOOK_INPUT_SCALING
         doc += f" Input scaling: {BOOK_INPUT_SCALING}."
     return props, doc
 
@@ -185,21 +179,20 @@ def _model(kind, layers, dtype, opset):
     onnx, helper, _ = _import_onnx()
     opset = _check_opset(opset, onnx)
     elem = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE}[dtype.name]
-    n_in = int(layers[0].weight.shape[1 if layers[0].trans_b else 0])
-    n_out = int(layers[-1].weight.shape[0 if layers[-1].trans_b else 1])
+    # n_in, then each layer's n_out
+    sizes = [int(l.weight.shape[1 if l.trans_b else 0]) for l in layers[:1]] + \
+            [int(l.weight.shape[0 if l.trans_b else 1]) for l in layers]
     nodes, inits, last = _graph_nodes(layers, dtype, "input")
     nodes.append(helper.make_node("Identity", [last], ["output"], name="output"))
     graph = helper.make_graph(
         nodes, f"cnn_core_{kind}",
-        [helper.make_tensor_value_info("input", elem, ["N", n_in])],
-        [helper.make_tensor_value_info("output", elem, ["N", n_out])], inits)
+        [helper.make_tensor_value_info("input", elem, ["N", sizes[0]])],
+        [helper.make_tensor_value_info("output", elem, ["N", sizes[-1]])], inits)
     opsets = [helper.make_opsetid("", opset)]
+    props, doc = _metadata(kind, layers, dtype, sizes)
     model = helper.make_model(graph, opset_imports=opsets, producer_name="cnn_core",
+                              producer_version=props["cnn_core_version"], doc_string=doc,
                               ir_version=helper.find_min_ir_version_for(opsets))
-    import cnn_core
-    model.producer_version = cnn_core.__version__
-    props, doc = _metadata(kind, layers, dtype)
-    model.doc_string = doc
     helper.set_model_props(model, props)
     return model
 
@@ -208,24 +201,20 @@ def to_onnx(net, path_or_file=None, *, opset=None):
     """The network as an ``onnx.ModelProto`` (input "input" (N, n_in), output "output"
     (N, n_out), the network's dtype); see the module docstring for the graph.
 
-    ``path_or_file``: None, a path (str or os.PathLike; written atomically: a temporary file in
-    the same folder, flushed, fsynced and renamed over the target) or a binary file object open
-    for writing (written at its position). ``opset``: None for :data:`DEFAULT_OPSET`, or an int
-    from 13 to ``onnx.defs.onnx_opset_version()``. Needs ``pip install "cnn_core[onnx]"``;
-    running the model needs a runtime such as onnxruntime.
+    ``path_or_file``: None, a path (str or os.PathLike; written atomically, as ``save`` writes)
+    or a binary file object open for writing (written at its position). ``opset``: None for
+    :data:`DEFAULT_OPSET`, or an int from 13 to ``onnx.defs.onnx_opset_version()``. Needs
+    ``pip install "cnn_core[onnx]"``; running the model needs a runtime such as onnxruntime.
     """
     _import_onnx()
     kind, layers, dtype = _layers_of(net)
     model = _model(kind, layers, dtype, opset)
     if path_or_file is not None:
-        _write_bytes(path_or_file, model.SerializeToString(), "to_onnx")
+        from . import _npzfile
+        data = model.SerializeToString()
+        _npzfile.write_file(path_or_file, lambda f: f.write(data), verb="to_onnx",
+                            example="model.onnx")
     return model
-
-
-def _write_bytes(target, data, what):
-    """`data` to a path (atomically, as save writes) or a binary file object."""
-    from . import _npzfile
-    _npzfile.write_file(target, lambda f: f.write(data), verb=what, example="model.onnx")
 
 
 # ==================================================================== PyTorch
@@ -234,7 +223,7 @@ def _import_torch(what):
     try:
         import torch
     except ImportError:
-        raise ImportError(_TORCH_MISSING.format(what=what)) from None
+        raise ImportError(f'{what} needs PyTorch: pip install "cnn_core[torch]"') from None
     return torch
 
 
@@ -275,13 +264,10 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _torch_dtype(torch, dtype):
-    return {"float32": torch.float32, "float64": torch.float64}[numpy.dtype(dtype).name]
-
-
-def _to_torch(layers, dtype, what):
+def _to_torch(net, what):
+    _, layers, dtype = _layers_of(net)
     torch = _import_torch(what)
-    tdtype = _torch_dtype(torch, dtype)
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[numpy.dtype(dtype).name]
     modules = []
     for layer in layers:
         weight = layer.weight if layer.trans_b else layer.weight.T
@@ -313,8 +299,7 @@ def network_to_torch(net):
     if not isinstance(net, Network):
         raise TypeError(f"network_to_torch expects a cnn_core.Network; got {type(net).__name__}"
                         f"{' (use book_to_torch for the book network)' if _is_book(net) else ''}.")
-    _, layers, dtype = _layers_of(net)
-    return _to_torch(layers, dtype, "network_to_torch")
+    return _to_torch(net, "network_to_torch")
 
 
 def book_to_torch(net):
@@ -325,16 +310,11 @@ def book_to_torch(net):
     if not _is_book(net):
         raise TypeError(f"book_to_torch expects a cnn_core.neuralNetwork; got "
                         f"{type(net).__name__} (use network_to_torch for a Network).")
-    _, layers, dtype = _layers_of(net)
-    return _to_torch(layers, dtype, "book_to_torch")
+    return _to_torch(net, "book_to_torch")
 
 
 def _is_book(net):
     return isinstance(net, _book_classes()[0])
-
-
-def _expected_modules():
-    return "Linear, ReLU, Sigmoid, Tanh, Softmax or Identity"
 
 
 def _parse_torch(module, what):
@@ -343,7 +323,7 @@ def _parse_torch(module, what):
     torch = _import_torch(what)
     nn = torch.nn
     if not isinstance(module, nn.Sequential):
-        raise TypeError(f"{what}: expected a torch.nn.Sequential of {_expected_modules()} "
+        raise TypeError(f"{what}: expected a torch.nn.Sequential of {_EXPECTED_MODULES} "
                         f"modules; got {type(module).__name__}. Wrap the layers in "
                         f"torch.nn.Sequential(...).")
     sloped = _sloped_sigmoid_class()
@@ -386,7 +366,7 @@ def _parse_torch(module, what):
                                      f"Softmax(dim=-1) (or dim=1).")
                 pending[2] = acts[type(m)]
             continue
-        raise ValueError(f"{what}: layer {i} is {kind}; expected {_expected_modules()}.")
+        raise ValueError(f"{what}: layer {i} is {kind}; expected {_EXPECTED_MODULES}.")
     if pending is None:
         raise ValueError(f"{what}: the Sequential has no Linear layer; expected Linear layers, "
                          f"each followed by at most one of ReLU, Sigmoid, Tanh, Softmax.")
@@ -500,10 +480,10 @@ _ZIP_MAGIC = b"PK\x03\x04"
 def _read_weights(source, name):
     """A 2-D float array from a .npy file (numpy.save) or a text file (numpy.savetxt: comma or
     whitespace separated)."""
-    label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else repr(source)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike) to a .npy, .csv or .txt "
                         f"file; got {type(source).__name__}.")
+    label = os.fspath(source)
     try:
         with open(source, "rb") as f:
             head = f.read(8)

@@ -1,5 +1,4 @@
-"""scikit-learn estimators on cnn_core's networks: ``MLPClassifier``, ``MLPRegressor`` and
-``BookClassifier``.
+"""scikit-learn estimators: ``MLPClassifier``, ``MLPRegressor`` and ``BookClassifier``.
 
     >>> from cnn_core.sklearn import MLPClassifier
     >>> from sklearn.model_selection import GridSearchCV
@@ -8,27 +7,23 @@
 
 ``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's ``sklearn.neural_network`` parameters
 (the same names, defaults and meaning, except where a class's docstring says otherwise) and
-train a :class:`cnn_core.Network` (fitted attribute ``network_``). ``BookClassifier`` is the
-book's three-layer network (:class:`cnn_core.neuralNetwork`) as a classifier, so that the book's
-experiment can be cross-validated and grid-searched.
+train a :class:`cnn_core.Network` (fitted attribute ``network_``); ``BookClassifier`` is the
+book's :class:`cnn_core.neuralNetwork` as a classifier, to cross-validate and grid-search it.
 
-They follow scikit-learn's conventions: ``__init__`` only stores the parameters; they are
-checked when ``fit`` is called (``_parameter_constraints``), the data through
-``sklearn.utils.validation.validate_data``. They pass
-``sklearn.utils.estimator_checks.check_estimator`` (``BookClassifier()`` all but
-``check_classifiers_train``, whose standardized data its default pixel scaling squeezes to about
-0.01; with ``scale_inputs=False`` all of it). Fitted estimators pickle (the networks pickle
-through their save format), ``clone`` works, and two fits with the same ``random_state`` give
-the same results, bit for bit.
+They follow scikit-learn's conventions (the parameters are checked in ``fit``, the data through
+``validate_data``) and pass ``sklearn.utils.estimator_checks.check_estimator``
+(``BookClassifier()`` all but ``check_classifiers_train``, whose standardized data its default
+pixel scaling squeezes to about 0.01; with ``scale_inputs=False`` all of it). Fitted estimators
+pickle (the networks through their save format), ``clone`` works, and two fits with the same
+``random_state`` give the same results, bit for bit.
 
 Threads (``n_threads``): the networks' matrix products run in the BLAS (SciPy's OpenBLAS). With
 ``n_threads=None`` (the default) an estimator leaves the BLAS's thread count as it is, except
-inside a worker of a parallel search: in a joblib worker (loky, multiprocessing or threading
-backend, seen as joblib's active backend having a nesting level above 0) and in a
-``dask.distributed`` worker (``distributed.get_worker()`` finds one), where it uses one thread,
-so that ``n_jobs`` workers on ``n_jobs`` cores do not each start a BLAS thread per core. An
-integer ``n_threads`` is used everywhere (``threadpoolctl.threadpool_limits`` around ``fit``,
-``partial_fit`` and the predictions). ``effective_n_threads(estimator)`` says which applies.
+inside a joblib worker (any backend) or a ``dask.distributed`` worker of a parallel search,
+where it uses one thread, so that ``n_jobs`` workers on ``n_jobs`` cores do not each start a
+BLAS thread per core. An integer ``n_threads`` is used everywhere (``threadpoolctl`` limits
+around ``fit``, ``partial_fit`` and the predictions). ``effective_n_threads(estimator)`` says
+which applies.
 
 scikit-learn is an optional extra: ``pip install "cnn_core[sklearn]"``.
 """
@@ -68,9 +63,7 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 DTYPES = {"float64": numpy.float64, "float32": numpy.float32}
 
 
-# --------------------------------------------------------------------------------------------
-# Threads
-# --------------------------------------------------------------------------------------------
+# ============================================================ Threads
 
 def _in_parallel_worker():
     """Whether this code runs inside a joblib worker (any backend) or a dask.distributed worker."""
@@ -115,15 +108,12 @@ def _dtype(value):
 _DTYPE_CONSTRAINT = [Options(type, {numpy.float64, numpy.float32}), StrOptions({"float64", "float32"})]
 
 
-# --------------------------------------------------------------------------------------------
-# MLPClassifier and MLPRegressor
-# --------------------------------------------------------------------------------------------
+# ============================================================ MLPClassifier and MLPRegressor
 
 class _EpochEnd:
-    """The callback of ``Network.fit`` that does scikit-learn's end-of-epoch bookkeeping: the
-    loss curve, ``t_``, the validation score, the no-improvement count and what it triggers
-    (stop, or divide an adaptive learning rate by 5), invscaling's new rate, and the best
-    weights for early stopping. Returns True to stop."""
+    """``Network.fit``'s callback doing scikit-learn's end-of-epoch bookkeeping (loss curve,
+    validation score, no-improvement count, learning-rate schedule, best weights for early
+    stopping). Returns True to stop."""
 
     def __init__(self, est, n_samples, penalty, validation, incremental):
         self.est = est
@@ -152,20 +142,15 @@ class _EpochEnd:
             est.validation_scores_.append(score)
             if est.verbose:
                 print(f"Validation score: {score:f}")
-            if score < est.best_validation_score_ + est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
+            stalled = score < est.best_validation_score_ + est.tol
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
                 est._best_weights = [[l.W, l.b] for l in net.layers]
         else:
-            if loss > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
+            stalled = loss > est.best_loss_ - est.tol
             if loss < est.best_loss_:
                 est.best_loss_ = loss
+        est._no_improvement_count = est._no_improvement_count + 1 if stalled else 0
         # the optimizer's iteration_ends: invscaling's rate for the next epoch
         sgd = est.solver == "sgd"
         if sgd and est.learning_rate == "invscaling":
@@ -173,24 +158,26 @@ class _EpochEnd:
         if est._no_improvement_count > est.n_iter_no_change:
             # trigger_stopping: an adaptive rate is divided by 5 (until 1e-6); otherwise stop
             what = "Validation score" if self.validation is not None else "Training loss"
+            why = (f"{what} did not improve more than tol={est.tol:f} for "
+                   f"{est.n_iter_no_change} consecutive epochs.")
             if sgd and est.learning_rate == "adaptive" and net.optimizer.lr > 1e-6:
                 net.optimizer.lr = net.optimizer.lr / 5.0
                 est._no_improvement_count = 0
                 if est.verbose:
-                    print(f"{what} did not improve more than tol={est.tol:f} for "
-                          f"{est.n_iter_no_change} consecutive epochs. Setting learning rate to "
-                          f"{net.optimizer.lr:f}")
+                    print(f"{why} Setting learning rate to {net.optimizer.lr:f}")
             else:
                 if est.verbose:
-                    print(f"{what} did not improve more than tol={est.tol:f} for "
-                          f"{est.n_iter_no_change} consecutive epochs. Stopping.")
+                    print(f"{why} Stopping.")
                 self.stopped = True
                 return True
         return self.incremental
 
 
 class _BaseMLP(BaseEstimator):
-    """What MLPClassifier and MLPRegressor share (see their docstrings)."""
+    """What MLPClassifier and MLPRegressor share (see their docstrings). A subclass gives
+    ``_prepare_targets`` (validated y -> the network's target rows (N, n_outputs)), ``_output``
+    ((output activation in scikit-learn's naming, cnn_core's activation, loss)) and
+    ``_score_raw``."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -263,10 +250,6 @@ class _BaseMLP(BaseEstimator):
                              f"{self.hidden_layer_sizes!r}.")
         return [int(s) for s in sizes]
 
-    def _output(self):
-        """(output activation in scikit-learn's naming, cnn_core's activation, loss)."""
-        raise NotImplementedError
-
     def _new_network(self, n_features, n_outputs, rng):
         """Layers initialised as scikit-learn's: uniform(-bound, bound) weights and biases, bound
         sqrt(6 / (fan_in + fan_out)) (sqrt(2 / ...) for logistic), drawn from `rng`."""
@@ -296,15 +279,17 @@ class _BaseMLP(BaseEstimator):
 
     # ---------------------------------------------------------------- fitting
 
-    def _prepare_targets(self, y):
-        """y (validated) -> (target rows for the network, labels for scoring)."""
-        raise NotImplementedError
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=not self._is_classifier,
+                             dtype=(numpy.float64, numpy.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
 
     def _fit(self, X, y, sample_weight, incremental):
         first = (not hasattr(self, "network_")) or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first)
-        n_samples = X.shape[0]
-        T, y_labels = self._prepare_targets(y)
+        T = self._prepare_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=numpy.float64)
         if self._is_classifier and self.class_weight is not None:
@@ -320,14 +305,9 @@ class _BaseMLP(BaseEstimator):
             self.t_ = 0
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -numpy.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = numpy.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -numpy.inf if self.early_stopping else None
+            self.best_loss_ = None if self.early_stopping else numpy.inf
             new_optimizer = True
         else:
             if n_outputs != self.n_outputs_:
@@ -338,14 +318,12 @@ class _BaseMLP(BaseEstimator):
         early = self.early_stopping and not incremental
         validation = None
         if early:
-            stratify = y_labels if self._is_classifier and numpy.ndim(y_labels) == 1 else None
-            parts = train_test_split(X, T, y_labels, *(() if sample_weight is None else (sample_weight,)),
-                                     random_state=self._random_state,
-                                     test_size=self.validation_fraction, stratify=stratify)
-            X, X_val, T, _, _, y_val = parts[:6]
-            sw_val = None
-            if sample_weight is not None:
-                sample_weight, sw_val = parts[6], parts[7]
+            stratify = y if self._is_classifier and numpy.ndim(y) == 1 else None
+            weights = () if sample_weight is None else (sample_weight,)
+            X, X_val, T, _, _, y_val, *sw = train_test_split(
+                X, T, y, *weights, random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
+            sample_weight, sw_val = sw if sw else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError(f"The validation set is too small: {X_val.shape[0]} sample(s) "
                                  f"from validation_fraction={self.validation_fraction}. Increase "
@@ -354,20 +332,18 @@ class _BaseMLP(BaseEstimator):
             self._best_weights = None
         n_train = X.shape[0]
         batch = min(200, n_train) if self.batch_size == "auto" else self.batch_size
-        if batch > n_train:
-            if self.batch_size != "auto":
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
+        if batch > n_train:            # never with "auto"
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
             batch = n_train
         # Keras-style sample weights, rescaled to mean 1 (see the class docstring)
+        mean = 1.0
         if sample_weight is not None:
             total = float(sample_weight.sum())
             if not total > 0:
                 raise ValueError("sample_weight must have a positive sum.")
             mean = total / n_train
             sample_weight = sample_weight / mean
-        else:
-            mean = 1.0
         weight_decay = self.alpha / (batch * mean)
         net = self.network_
         if new_optimizer:
@@ -377,24 +353,20 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else self.max_iter
         end = _EpochEnd(self, n_train, weight_decay, validation, incremental)
         seed = numpy.random.default_rng(self._random_state.randint(numpy.iinfo(numpy.int32).max))
-        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         with _threads(self):
             net.fit(X, T, epochs=epochs, batch_size=batch, shuffle=bool(self.shuffle), seed=seed,
-                    callbacks=[end], **kwargs)
+                    callbacks=[end], sample_weight=sample_weight)
         if early and self._best_weights is not None:
             for layer, (W, b) in zip(net.layers, self._best_weights):
                 layer.W = W
                 layer.b = b
         self._best_weights = None
-        self._sync()
+        self.coefs_ = [numpy.array(layer.W) for layer in net.layers]
+        self.intercepts_ = [numpy.array(layer.b) for layer in net.layers]
         if not incremental and not end.stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning)
         return self
-
-    def _sync(self):
-        self.coefs_ = [numpy.array(layer.W) for layer in self.network_.layers]
-        self.intercepts_ = [numpy.array(layer.b) for layer in self.network_.layers]
 
     def _forward(self, X):
         check_is_fitted(self)
@@ -410,6 +382,11 @@ class _BaseMLP(BaseEstimator):
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs (see the class
         docstring for early stopping and sample weights). Returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over X, y. Returns self."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -447,10 +424,8 @@ _SHARED_DOC = """
     learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
         For solver="sgd" only, as scikit-learn: "invscaling" sets the rate to
         ``learning_rate_init / (t_ + 1) ** power_t`` at the end of every epoch (``t_`` samples
-        seen); "adaptive" divides it by 5 whenever the training loss (the validation score
-        with early_stopping) has not improved by ``tol`` for more than ``n_iter_no_change``
-        consecutive epochs, and stops once it is below 1e-6. Both run in a callback of
-        ``Network.fit`` that assigns ``network.optimizer.lr``.
+        seen); "adaptive" divides it by 5 where the no-improvement rule (see early_stopping)
+        would stop training, and stops once it is below 1e-6.
     learning_rate_init : float, default 0.001
     power_t : float, default 0.5
     max_iter : int, default 200
@@ -459,7 +434,7 @@ _SHARED_DOC = """
         A new order every epoch.
     random_state : None, int or RandomState
         The initial weights (scikit-learn's Glorot-uniform initialisation), the shuffling and the
-        early-stopping split. The same int gives the same results, bit for bit.
+        early-stopping split.
     tol : float, default 1e-4
     verbose : bool, default False
         Prints the loss (and validation score) per epoch.
@@ -484,17 +459,15 @@ _SHARED_DOC = """
     dtype : numpy.float64 (default) or numpy.float32 (or their names)
         The network's floating-point type; inputs are converted to it.
     n_threads : None or int
-        BLAS threads; None: 1 inside a joblib or dask worker, else the BLAS's own setting (see
-        the module docstring).
+        BLAS threads; None: 1 in a joblib or dask worker, else the BLAS's own (module docstring).
 
-    ``fit(X, y, sample_weight=None)``: sample weights go to ``Network.fit(sample_weight=...)``
-    after being rescaled to mean 1 over the training rows. ``Network.fit`` weights as Keras does
-    (each sample's loss times its weight, the batch's loss their sum divided by the batch's
-    number of rows) while scikit-learn divides by the batch's weight sum. With the weights
-    rescaled to mean 1 the two agree for whole-batch training (batch_size >= n_samples, the
-    "auto" batch size for up to 200 samples) and for uniform weights; for mini-batches of
-    non-uniform weights cnn_core's batch losses are scaled by (the batch's weight sum /
-    number of rows), which averages to 1 over an epoch.
+    ``fit(X, y, sample_weight=None)``: sample weights are rescaled to mean 1 over the training
+    rows and go to ``Network.fit``, which weights as Keras does (each sample's loss times its
+    weight, the batch's loss their sum divided by the batch's number of rows; scikit-learn
+    divides by the batch's weight sum). So the two agree for whole-batch training (batch_size
+    >= n_samples, the "auto" batch size for up to 200 samples) and for uniform weights; for
+    mini-batches of non-uniform weights cnn_core's batch losses are scaled by (the batch's
+    weight sum / number of rows), which averages to 1 over an epoch.
 
     Fitted attributes: ``network_`` (the trained :class:`cnn_core.Network`), ``coefs_`` and
     ``intercepts_`` (copies of each layer's W (n_in, n_out) and b), ``n_features_in_``,
@@ -544,14 +517,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(numpy.float64, numpy.float32),
-                             reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = super()._validate_input(X, y, incremental, reset)
         check_classification_targets(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -566,9 +535,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     def _prepare_targets(self, y):
-        T = self._label_binarizer.transform(y).astype(_dtype(self.dtype))
-        self._multiclass = self._label_binarizer.y_type_ == "multiclass"
-        return T, y
+        return self._label_binarizer.transform(y).astype(_dtype(self.dtype))
 
     def _output(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -579,9 +546,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, self._labels(self._raw(net, X)), sample_weight=sample_weight)
 
     def _labels(self, out):
-        if self.n_outputs_ == 1:
-            out = out.ravel()
-        return self._label_binarizer.inverse_transform(out)
+        return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1 else out)
 
     def predict(self, X):
         """The predicted classes (n_samples,), or the indicator matrix for multi-label."""
@@ -606,11 +571,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """One epoch over X, y (``classes``, all the labels, is needed on the first call, as in
         scikit-learn). Returns self."""
         if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
+            labels = y if type_of_target(y).startswith("multilabel") else classes
+            self._label_binarizer = LabelBinarizer().fit(labels)
         return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
@@ -629,37 +591,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ``score`` is R^2 (uniform average over the targets), also for early stopping.
 """ + _SHARED_DOC
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=(numpy.float64, numpy.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return X, y
-
     def _prepare_targets(self, y):
         T = numpy.asarray(y, dtype=_dtype(self.dtype))
-        if T.ndim == 1:
-            T = T.reshape(-1, 1)
-        return T, y
+        return T.reshape(-1, 1) if T.ndim == 1 else T
 
     def _output(self):
         return "identity", "identity", "squared_error"
 
     def _score_raw(self, net, X, y, sample_weight):
         out = self._raw(net, X)
-        if out.shape[1] == 1:
-            out = out.ravel()
-        return r2_score(y, out, sample_weight=sample_weight)
+        return r2_score(y, out.ravel() if out.shape[1] == 1 else out, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions (n_samples,), or (n_samples, n_targets) for several targets."""
         out = self._forward(X)
         return out.ravel() if out.shape[1] == 1 else out
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over X, y. Returns self."""
-        return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -667,9 +613,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
 
-# --------------------------------------------------------------------------------------------
-# The book's network
-# --------------------------------------------------------------------------------------------
+# ============================================================ The book's network
 
 class BookClassifier(ClassifierMixin, BaseEstimator):
     """The book's three-layer network (:class:`cnn_core.neuralNetwork`) as a scikit-learn
@@ -692,8 +636,7 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         The initial weights (the book's normal(0, nodes**-0.5) draws) and the shuffling.
     dtype : numpy.float64 (default) or numpy.float32
     n_threads : None or int
-        The book network's threads; None: 1 inside a joblib or dask worker, else the network's
-        automatic choice (see the module docstring).
+        The book network's threads; None: 1 in a joblib or dask worker, else its automatic choice.
 
     The targets are the book's teacher values: 0.99 at the sample's class, 0.01 elsewhere, one
     output node per class (labels of any kind, ``classes_``). ``predict`` is the class of the
@@ -742,12 +685,10 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         T = numpy.full((len(y), n_classes), 0.01)
         T[numpy.arange(len(y)), codes] = 0.99
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(numpy.iinfo(numpy.int32).max))
-        n = effective_n_threads(self)
+        seed = int(check_random_state(self.random_state).randint(numpy.iinfo(numpy.int32).max))
         net = neuralNetwork(X.shape[1], self.hidden_nodes, n_classes, self.learning_rate,
                             dtype=_dtype(self.dtype), seed=seed, activation=self.activation,
-                            n_threads=n)
+                            n_threads=effective_n_threads(self))
         net.fit(self._inputs(X), T, epochs=self.epochs, shuffle=bool(self.shuffle),
                 seed=seed + 1)
         if self.n_threads is None:
