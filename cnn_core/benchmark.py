@@ -12,6 +12,7 @@ second (median, min, max) and the ratio of the median to the NumPy version's med
 fit choosing its threads, is compared with the one-thread NumPy version).
 """
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -188,22 +189,14 @@ def run_cases(cases, repeats, out):
         for case in cases:
             time.sleep(SETTLE)
             blas_threads = 2 if case.threads == "auto" else case.threads
-            limit = threadpool_limits(blas_threads) if threadpool_limits else _nothing()
-            with limit:
+            no_limit = contextlib.nullcontext()
+            with threadpool_limits(blas_threads) if threadpool_limits else no_limit:
                 run = case.setup()
                 run()                                            # warm-up, not timed
                 start = time.perf_counter()
                 run()
                 case.rates.append(case.items / (time.perf_counter() - start))
         print(f"  repeat {rep + 1}/{repeats} done", file=out, flush=True)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def machine_description():
