@@ -13,6 +13,7 @@ fit choosing its threads, is compared with the one-thread NumPy version).
 """
 import argparse
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -51,17 +52,11 @@ def _data(n, inodes, onodes, seed=0):
     return X, T
 
 
-def _per_call_train(net, X, T):
+def _per_call(method, *arrays):
+    """run(): one call of `method` per sample, method(x, t) for train, method(x) for query."""
     def run():
-        for x, t in zip(X, T):
-            net.train(x, t)
-    return run
-
-
-def _per_call_query(net, X):
-    def run():
-        for x in X:
-            net.query(x)
+        for row in zip(*arrays):
+            method(*row)
     return run
 
 
@@ -83,10 +78,12 @@ def book_cases(sizes, n_train, n_predict, threads=(1, 2), numpy_train=None, only
         return reference.neuralNetwork(inodes, hnodes, onodes, 0.1, seed=1)
 
     for nt in threads:
-        add("train", "numpy", "float64", nt, "train", len(Xn), lambda: _per_call_train(numpy_net(), Xn, Tn))
-        add("query", "numpy", "float64", nt, "query", n_train, lambda: _per_call_query(numpy_net(), X))
+        add("train", "numpy", "float64", nt, "train", len(Xn),
+            lambda: _per_call(numpy_net().train, Xn, Tn))
+        add("query", "numpy", "float64", nt, "query", n_train,
+            lambda: _per_call(numpy_net().query, X))
         add(f"predict {n_predict}", "numpy", "float64", nt, "predict", n_predict,
-            lambda: (lambda net: (lambda: net.query(Xp)))(numpy_net()))
+            lambda: functools.partial(numpy_net().query, Xp))
     for dtype in ("float64", "float32"):
         Xd, Td, Xpd = X.astype(dtype), T.astype(dtype), Xp.astype(dtype)
         # train() per call and fit() on 1, 2 or "auto" threads (n_threads=None: they measure
@@ -96,15 +93,15 @@ def book_cases(sizes, n_train, n_predict, threads=(1, 2), numpy_train=None, only
                 return neuralNetwork(inodes, hnodes, onodes, 0.1, seed=1, dtype=dtype,
                                      n_threads=None if nt == "auto" else nt)
             add("train", "cnn_core", dtype, nt, "train", n_train,
-                lambda ours=ours, Xd=Xd, Td=Td: _per_call_train(ours(), Xd, Td))
+                lambda ours=ours, Xd=Xd, Td=Td: _per_call(ours().train, Xd, Td))
             if nt == 1:
                 add("query", "cnn_core", dtype, nt, "query", n_train,
-                    lambda ours=ours, Xd=Xd: _per_call_query(ours(), Xd))
+                    lambda ours=ours, Xd=Xd: _per_call(ours().query, Xd))
             add("fit", "cnn_core", dtype, nt, "train", n_train,
-                lambda ours=ours, Xd=Xd, Td=Td: (lambda net: (lambda: net.fit(Xd, Td)))(ours()))
+                lambda ours=ours, Xd=Xd, Td=Td: functools.partial(ours().fit, Xd, Td))
             if nt != "auto":
                 add(f"predict {n_predict}", "cnn_core", dtype, nt, "predict", n_predict,
-                    lambda ours=ours, Xpd=Xpd: (lambda net: (lambda: net.predict(Xpd)))(ours()))
+                    lambda ours=ours, Xpd=Xpd: functools.partial(ours().predict, Xpd))
     return cases
 
 
