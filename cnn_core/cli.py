@@ -226,14 +226,15 @@ def _settings(args, command):
 
 # ------------------------------------------------------------------ networks
 
-def _network(backend, data, hidden, lr, dtype, threads, seed, init="documents"):
-    """The book's network for `data`, weights drawn after numpy.random.seed(seed) as the book
-    does, so that both backends start from the same weights."""
-    numpy.random.seed(seed)
+def _network(backend, data, hidden, lr, args):
+    """The book's network for `data` with the --dtype, --threads and --init of `args`, weights
+    drawn after numpy.random.seed(args.seed) as the book does, so that both backends start from
+    the same weights."""
+    numpy.random.seed(args.seed)
     shape = (data.x_train.shape[1], hidden, data.t_train.shape[1], lr)
     if backend == "numpy":
-        return reference.neuralNetwork(*shape, dtype=dtype, init=init)
-    return neuralNetwork(*shape, dtype=dtype, n_threads=threads, init=init)
+        return reference.neuralNetwork(*shape, dtype=args.dtype, init=args.init)
+    return neuralNetwork(*shape, dtype=args.dtype, n_threads=args.threads, init=args.init)
 
 
 def _epoch_data(data, seed, epochs):
@@ -313,8 +314,7 @@ def cmd_train(args):
     save_path = _save_path(args.save) if args.save else None
     plot_path = _plot_path(args.plot) if args.plot else None        # before any work
     data = _load(args.dataset, args.data_dir, args.limit)
-    net = _network(args.backend, data, hidden, lr, args.dtype, args.threads, args.seed,
-                   args.init)
+    net = _network(args.backend, data, hidden, lr, args)
     n, n_in, n_out = len(data.x_train), data.x_train.shape[1], data.t_train.shape[1]
     print(f"{data.title}: {n} training and {len(data.x_test)} test samples; network "
           f"{n_in}-{hidden}-{n_out}, lr {lr}, {_plural(epochs, 'epoch')}, {args.dtype}; backend "
@@ -370,8 +370,7 @@ def cmd_compare(args):
     # cnn_core first: NumPy's BLAS threads keep spinning for a moment after its last call and
     # would slow down whatever runs next on a small machine.
     for backend in ("cython", "numpy"):
-        net = _network(backend, data, hidden, lr, args.dtype, args.threads, args.seed,
-                   args.init)
+        net = _network(backend, data, hidden, lr, args)
         start_weights = (numpy.array(net.wih), numpy.array(net.who))
         if results:                             # the point of the comparison; never skipped
             assert all(numpy.array_equal(w, v) for w, v in zip(start_weights, results["cython"][0]))

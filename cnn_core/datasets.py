@@ -105,13 +105,8 @@ class _DownloadFailed(Exception):
 
 def search_dirs(data_dir=None):
     """The folders searched for data files, in order: data_dir, $CNN_CORE_DATA, the user cache."""
-    dirs = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
-    if os.environ.get("CNN_CORE_DATA"):
-        dirs.append(Path(os.environ["CNN_CORE_DATA"]).expanduser())
-    dirs.append(cache_dir())
-    return dirs
+    given = (data_dir, os.environ.get("CNN_CORE_DATA") or None)
+    return [Path(d).expanduser() for d in given if d is not None] + [cache_dir()]
 
 
 def cache_dir():

@@ -48,9 +48,8 @@ def check_image_path(path):
     if kind not in canvas.get_supported_filetypes():
         raise ValueError(f"{path}: matplotlib cannot write .{kind} files; use one of "
                          f"{sorted(canvas.get_supported_filetypes())} (png is usual).")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"{path}: the folder {folder} does not exist; create it or choose "
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: the folder {path.parent} does not exist; create it or choose "
                          f"another path.")
     return path
 
