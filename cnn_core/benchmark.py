@@ -198,14 +198,11 @@ def run_cases(cases, repeats, out):
 
 def machine_description():
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
     blas = "unknown"
     if threadpool_info is not None:
         blas = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')} ({os.path.basename(i.get('filepath', ''))})"
