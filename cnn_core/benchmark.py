@@ -12,6 +12,8 @@ second (median, min, max) and the ratio of the median to the NumPy version's med
 fit choosing its threads, is compared with the one-thread NumPy version).
 """
 import argparse
+import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -50,17 +52,11 @@ def _data(n, inodes, onodes, seed=0):
     return X, T
 
 
-def _per_call_train(net, X, T):
+def _per_call(method, *arrays):
+    """run(): one call of `method` per sample, method(x, t) for train, method(x) for query."""
     def run():
-        for x, t in zip(X, T):
-            net.train(x, t)
-    return run
-
-
-def _per_call_query(net, X):
-    def run():
-        for x in X:
-            net.query(x)
+        for row in zip(*arrays):
+            method(*row)
     return run
 
 
@@ -82,10 +78,12 @@ def book_cases(sizes, n_train, n_predict, threads=(1, 2), numpy_train=None, only
         return reference.neuralNetwork(inodes, hnodes, onodes, 0.1, seed=1)
 
     for nt in threads:
-        add("train", "numpy", "float64", nt, "train", len(Xn), lambda: _per_call_train(numpy_net(), Xn, Tn))
-        add("query", "numpy", "float64", nt, "query", n_train, lambda: _per_call_query(numpy_net(), X))
+        add("train", "numpy", "float64", nt, "train", len(Xn),
+            lambda: _per_call(numpy_net().train, Xn, Tn))
+        add("query", "numpy", "float64", nt, "query", n_train,
+            lambda: _per_call(numpy_net().query, X))
         add(f"predict {n_predict}", "numpy", "float64", nt, "predict", n_predict,
-            lambda: (lambda net: (lambda: net.query(Xp)))(numpy_net()))
+            lambda: functools.partial(numpy_net().query, Xp))
     for dtype in ("float64", "float32"):
         Xd, Td, Xpd = X.astype(dtype), T.astype(dtype), Xp.astype(dtype)
         # train() per call and fit() on 1, 2 or "auto" threads (n_threads=None: they measure
@@ -95,15 +93,15 @@ def book_cases(sizes, n_train, n_predict, threads=(1, 2), numpy_train=None, only
                 return neuralNetwork(inodes, hnodes, onodes, 0.1, seed=1, dtype=dtype,
                                      n_threads=None if nt == "auto" else nt)
             add("train", "cnn_core", dtype, nt, "train", n_train,
-                lambda ours=ours, Xd=Xd, Td=Td: _per_call_train(ours(), Xd, Td))
+                lambda ours=ours, Xd=Xd, Td=Td: _per_call(ours().train, Xd, Td))
             if nt == 1:
                 add("query", "cnn_core", dtype, nt, "query", n_train,
-                    lambda ours=ours, Xd=Xd: _per_call_query(ours(), Xd))
+                    lambda ours=ours, Xd=Xd: _per_call(ours().query, Xd))
             add("fit", "cnn_core", dtype, nt, "train", n_train,
-                lambda ours=ours, Xd=Xd, Td=Td: (lambda net: (lambda: net.fit(Xd, Td)))(ours()))
+                lambda ours=ours, Xd=Xd, Td=Td: functools.partial(ours().fit, Xd, Td))
             if nt != "auto":
                 add(f"predict {n_predict}", "cnn_core", dtype, nt, "predict", n_predict,
-                    lambda ours=ours, Xpd=Xpd: (lambda net: (lambda: net.predict(Xpd)))(ours()))
+                    lambda ours=ours, Xpd=Xpd: functools.partial(ours().predict, Xpd))
     return cases
 
 
@@ -188,8 +186,8 @@ def run_cases(cases, repeats, out):
         for case in cases:
             time.sleep(SETTLE)
             blas_threads = 2 if case.threads == "auto" else case.threads
-            limit = threadpool_limits(blas_threads) if threadpool_limits else _nothing()
-            with limit:
+            no_limit = contextlib.nullcontext()
+            with threadpool_limits(blas_threads) if threadpool_limits else no_limit:
                 run = case.setup()
                 run()                                            # warm-up, not timed
                 start = time.perf_counter()
@@ -198,24 +196,13 @@ def run_cases(cases, repeats, out):
         print(f"  repeat {rep + 1}/{repeats} done", file=out, flush=True)
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def machine_description():
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
     blas = "unknown"
     if threadpool_info is not None:
         blas = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')} ({os.path.basename(i.get('filepath', ''))})"

@@ -33,12 +33,9 @@ class Callback:
                             f"{monitor!r}.")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}.")
-        min_delta = _number(min_delta, "min_delta")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0; got {min_delta!r}.")
         self.monitor = monitor
         self.mode = mode
-        self.min_delta = min_delta
+        self.min_delta = _number(min_delta, "min_delta", non_negative=True)
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         self._maximize = mode == "max"
@@ -72,9 +69,11 @@ class Callback:
         return value
 
 
-def _number(value, name):
+def _number(value, name, non_negative=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise TypeError(f"{name} must be a number; got {value!r}.")
+    if non_negative and value < 0:
+        raise ValueError(f"{name} must be >= 0; got {float(value)!r}.")
     return float(value)
 
 
@@ -175,12 +174,9 @@ class ReduceLROnPlateau(Callback):
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1) (the rate is multiplied by it); got "
                              f"{factor!r}.")
-        min_lr = _number(min_lr, "min_lr")
-        if min_lr < 0:
-            raise ValueError(f"min_lr must be >= 0; got {min_lr!r}.")
         self.factor = factor
+        self.min_lr = _number(min_lr, "min_lr", non_negative=True)
         self.patience = _count(patience, "patience")
-        self.min_lr = min_lr
         self.cooldown = _count(cooldown, "cooldown")
 
     def _reset(self):

@@ -12,6 +12,7 @@ stderr (no traceback); 130 after Ctrl-C. The numerical work is done by the netwo
 ``predict``, ``backquery``); this module only loads data, drives them and reports.
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -21,11 +22,11 @@ from pathlib import Path
 
 import numpy
 
-from . import _validation, datasets
-from ._dispatch import MAX_THREADS, default_threads
+from . import __version__, _validation, datasets, plotting, reference
+from ._dispatch import MAX_THREADS, default_threads, isa
 from ._progress import Progress as _Progress
+from .book import neuralNetwork
 from .errors import DivergenceError
-from .plotting import PlottingUnavailable
 
 __all__ = ["main"]
 
@@ -60,14 +61,23 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------ argument types
 
-def _positive_int(text):
+def _positive(text, convert, what):
+    """`text` as convert(text) if that is a positive finite number, else ArgumentTypeError."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive {what}, got {text!r}")
     return value
+
+
+def _positive_int(text):
+    return _positive(text, int, "integer")
+
+
+def _positive_float(text):
+    return _positive(text, float, "number")
 
 
 def _thread_count(text):
@@ -88,20 +98,9 @@ def _environment():
         raise UsageError(str(exc)) from None
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not numpy.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _parser(prog):
     parser = _Parser(prog=prog, description="cnn_core: the network of 'Make Your Own Neural "
                      "Network' on Cython kernels. Exit codes: 0 success, 2 bad usage or missing data.")
-    from . import __version__
     parser.add_argument("--version", action="version", version=f"cnn_core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
 
@@ -193,8 +192,6 @@ def _load(name, data_dir, limit=None):
     title = DATASETS[name]["title"]
     try:
         return _load_encoded(name, title, data_dir, limit)
-    except datasets.DataNotFoundError:
-        raise
     except ValueError as exc:              # a damaged file: the message names it
         raise UsageError(str(exc)) from None
 
@@ -229,32 +226,29 @@ def _settings(args, command):
 
 # ------------------------------------------------------------------ networks
 
-def _network(backend, data, hidden, lr, dtype, threads, seed, init="documents"):
-    """The book's network for `data`, weights drawn after numpy.random.seed(seed) as the book
-    does, so that both backends start from the same weights."""
-    import cnn_core
-    from cnn_core import reference
-    numpy.random.seed(seed)
+def _network(backend, data, hidden, lr, args):
+    """The book's network for `data` with the --dtype, --threads and --init of `args`, weights
+    drawn after numpy.random.seed(args.seed) as the book does, so that both backends start from
+    the same weights."""
+    numpy.random.seed(args.seed)
     shape = (data.x_train.shape[1], hidden, data.t_train.shape[1], lr)
     if backend == "numpy":
-        return reference.neuralNetwork(*shape, dtype=dtype, init=init)
-    return cnn_core.neuralNetwork(*shape, dtype=dtype, n_threads=threads, init=init)
+        return reference.neuralNetwork(*shape, dtype=args.dtype, init=args.init)
+    return neuralNetwork(*shape, dtype=args.dtype, n_threads=args.threads, init=args.init)
 
 
-def _epoch_order(data, seed, epochs):
-    """Sample order of each epoch: the file order (MNIST, as the book), or a shuffled order per
-    epoch drawn from `seed` (Iris, whose file is sorted by species)."""
-    n = len(data.x_train)
-    if not data.shuffle:
-        return [None] * epochs
+def _epoch_data(data, seed, epochs):
+    """(X, T) of each epoch: the training set in file order (MNIST, as the book), or shuffled
+    per epoch from `seed` (Iris, whose file is sorted by species)."""
     rng = numpy.random.default_rng(seed)
-    return [rng.permutation(n) for _ in range(epochs)]
+    for _ in range(epochs):
+        order = rng.permutation(len(data.x_train)) if data.shuffle else slice(None)
+        yield data.x_train[order], data.t_train[order]
 
 
 def _fit_epoch(net, X, T, progress):
     """One epoch of per-sample training; progress(samples_done) is called along the way."""
-    import cnn_core
-    if isinstance(net, cnn_core.neuralNetwork):
+    if isinstance(net, neuralNetwork):
         net.fit(X, T, progress=lambda epoch, done, n: progress(done))
         return
     # the NumPy version: fit() slice by slice, which is the same per-sample training in order
@@ -277,23 +271,20 @@ def _plural(count, noun):
 
 
 def _backend_text(net):
-    import cnn_core
-    if isinstance(net, cnn_core.neuralNetwork):
+    if isinstance(net, neuralNetwork):
         candidates = net.fit_threads
         if len(candidates) > 1:
-            return (f"{cnn_core._isa} kernels, {' or '.join(map(str, sorted(candidates)))} "
+            return (f"{isa} kernels, {' or '.join(map(str, sorted(candidates)))} "
                     f"threads, whichever is faster")
-        threads = candidates[0]
-        return f"{cnn_core._isa} kernels, {threads} thread{'s' if threads > 1 else ''}"
+        return f"{isa} kernels, {_plural(candidates[0], 'thread')}"
     return "the NumPy version, its BLAS chooses the threads"
 
 
 def _as_cnn_core(net):
     """A cnn_core network with the weights of `net` (for saving the NumPy version's result)."""
-    import cnn_core
-    if isinstance(net, cnn_core.neuralNetwork):
+    if isinstance(net, neuralNetwork):
         return net
-    copy = cnn_core.neuralNetwork(net.inodes, net.hnodes, net.onodes, net.lr, dtype=net.dtype, seed=0)
+    copy = neuralNetwork(net.inodes, net.hnodes, net.onodes, net.lr, dtype=net.dtype, seed=0)
     copy.wih, copy.who = net.wih, net.who
     return copy
 
@@ -310,7 +301,6 @@ def _save_path(text):
 
 
 def _plot_path(text):
-    from . import plotting
     try:
         return plotting.check_image_path(text)
     except ValueError as exc:
@@ -324,8 +314,7 @@ def cmd_train(args):
     save_path = _save_path(args.save) if args.save else None
     plot_path = _plot_path(args.plot) if args.plot else None        # before any work
     data = _load(args.dataset, args.data_dir, args.limit)
-    net = _network(args.backend, data, hidden, lr, args.dtype, args.threads, args.seed,
-                   args.init)
+    net = _network(args.backend, data, hidden, lr, args)
     n, n_in, n_out = len(data.x_train), data.x_train.shape[1], data.t_train.shape[1]
     print(f"{data.title}: {n} training and {len(data.x_test)} test samples; network "
           f"{n_in}-{hidden}-{n_out}, lr {lr}, {_plural(epochs, 'epoch')}, {args.dtype}; backend "
@@ -337,8 +326,7 @@ def cmd_train(args):
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     train_seconds = eval_seconds = 0.0
     report_every = 1 if epochs <= 20 else epochs // 10
-    for epoch, order in enumerate(_epoch_order(data, args.seed, epochs)):
-        X, T = (data.x_train, data.t_train) if order is None else (data.x_train[order], data.t_train[order])
+    for epoch, (X, T) in enumerate(_epoch_data(data, args.seed, epochs)):
         progress = _Progress(f"epoch {epoch + 1}/{epochs}", n)
         start = time.perf_counter()
         try:
@@ -366,9 +354,9 @@ def cmd_train(args):
         _as_cnn_core(net).save(save_path)
         print(f"saved the network to {save_path}")
     if plot_path:
-        from .plotting import plot_history
         title = f"{data.title}: {n_in}-{hidden}-{n_out}, lr {lr}, backend {args.backend} (val_ = test set)"
-        print(f"plotted loss and accuracy per epoch to {plot_history(history, plot_path, title)}")
+        written = plotting.plot_history(history, plot_path, title)
+        print(f"plotted loss and accuracy per epoch to {written}")
     return EXIT_OK
 
 
@@ -377,15 +365,12 @@ def cmd_compare(args):
     limit = args.samples or DATASETS[args.dataset]["compare_samples"]
     data = _load(args.dataset, args.data_dir, limit)
     n, n_in, n_out = len(data.x_train), data.x_train.shape[1], data.t_train.shape[1]
-    orders = _epoch_order(data, args.seed, epochs)
-    epoch_data = [(data.x_train, data.t_train) if order is None
-                  else (data.x_train[order], data.t_train[order]) for order in orders]
+    epoch_data = list(_epoch_data(data, args.seed, epochs))
     results = {}
     # cnn_core first: NumPy's BLAS threads keep spinning for a moment after its last call and
     # would slow down whatever runs next on a small machine.
     for backend in ("cython", "numpy"):
-        net = _network(backend, data, hidden, lr, args.dtype, args.threads, args.seed,
-                   args.init)
+        net = _network(backend, data, hidden, lr, args)
         start_weights = (numpy.array(net.wih), numpy.array(net.who))
         if results:                             # the point of the comparison; never skipped
             assert all(numpy.array_equal(w, v) for w, v in zip(start_weights, results["cython"][0]))
@@ -429,7 +414,6 @@ def run_sweep(study, inputs, targets, test_inputs, test_labels, seeds=3, init="d
     """One of the book's studies ("lr", "epochs" or "hidden"): {value: [test accuracy per
     seed]}, each network drawn after numpy.random.seed(seed) and trained with fit. The epochs
     study trains one network per seed and scores it after each epoch."""
-    import cnn_core
     results = {value: [] for value in SWEEP_GRIDS[study]}
 
     def score(net):
@@ -437,7 +421,7 @@ def run_sweep(study, inputs, targets, test_inputs, test_labels, seeds=3, init="d
 
     def network(hidden, lr, seed):
         numpy.random.seed(seed)
-        return cnn_core.neuralNetwork(inputs.shape[1], hidden, targets.shape[1], lr, init=init)
+        return neuralNetwork(inputs.shape[1], hidden, targets.shape[1], lr, init=init)
 
     for seed in range(seeds):
         if study == "epochs":
@@ -455,8 +439,7 @@ def run_sweep(study, inputs, targets, test_inputs, test_labels, seeds=3, init="d
 def plot_sweep(study, results, path, title):
     """The accuracies of one study against its values: the mean over seeds with error bars of
     one standard deviation, the band from the lowest to the highest seed. A small PNG."""
-    from .plotting import require_matplotlib
-    Figure, FigureCanvasAgg, _ = require_matplotlib()
+    Figure, FigureCanvasAgg, _ = plotting.require_matplotlib()
     values = numpy.array(list(results), dtype=float)
     accuracies = numpy.array([results[v] for v in results])
     mean, std = accuracies.mean(axis=1), accuracies.std(axis=1)
@@ -486,8 +469,7 @@ def cmd_sweep(args):
     studies = ["lr", "epochs", "hidden"] if args.study == "all" else [args.study]
     out = Path(args.out)
     if not args.no_plot:
-        from .plotting import require_matplotlib
-        require_matplotlib()                 # before any work
+        plotting.require_matplotlib()        # before any work
         if not out.is_dir():
             raise UsageError(f"--out {out}: no such folder; create it or choose another")
     data = _load("mnist", args.data_dir, args.limit)
@@ -524,8 +506,6 @@ def cmd_bench(args):
 
 
 def cmd_backquery(args):
-    import cnn_core
-    from . import plotting
     model = Path(args.model)
     if not model.is_file():
         raise UsageError(f"{model}: no such file; give a network written by 'train --save PATH'")
@@ -533,7 +513,7 @@ def cmd_backquery(args):
         raise UsageError(f"{model}: not a network file (an .npz archive written by 'train --save "
                          f"PATH' or neuralNetwork.save)")
     try:
-        net = cnn_core.neuralNetwork.load(model)
+        net = neuralNetwork.load(model)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     plotting.require_matplotlib()
@@ -572,7 +552,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, datasets.DataNotFoundError, PlottingUnavailable, DivergenceError, OSError) as exc:
+    except (UsageError, datasets.DataNotFoundError, plotting.PlottingUnavailable, DivergenceError,
+            OSError) as exc:
         # PlottingUnavailable says what to install; DivergenceError what to try; OSError is a
         # file that cannot be written. Anything else is a bug and keeps its traceback.
         where = f"{prog} {command}" if command else prog

@@ -105,13 +105,8 @@ class _DownloadFailed(Exception):
 
 def search_dirs(data_dir=None):
     """The folders searched for data files, in order: data_dir, $CNN_CORE_DATA, the user cache."""
-    dirs = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
-    if os.environ.get("CNN_CORE_DATA"):
-        dirs.append(Path(os.environ["CNN_CORE_DATA"]).expanduser())
-    dirs.append(cache_dir())
-    return dirs
+    given = (data_dir, os.environ.get("CNN_CORE_DATA") or None)
+    return [Path(d).expanduser() for d in given if d is not None] + [cache_dir()]
 
 
 def cache_dir():
@@ -194,10 +189,7 @@ def _download(url, target, size, md5, sha256):
                 print(f"cnn_core: downloading {url} ({_megabytes(size)}) to {target}",
                       file=sys.stderr, flush=True)
                 try:
-                    while True:
-                        block = response.read(_BLOCK)
-                        if not block:
-                            break
+                    for block in iter(lambda: response.read(_BLOCK), b""):
                         out.write(block)
                         hash_md5.update(block)
                         hash_sha256.update(block)
@@ -265,15 +257,13 @@ def load_mnist(kind="digits", data_dir=None, download=True, mirror=None):
     """MNIST (``kind="digits"``) or Fashion-MNIST (``kind="fashion"``) from the IDX files.
 
     Returns ``(x_train, y_train, x_test, y_test)``: uint8 images flattened to (N, 784) (0 is
-    background, 255 is ink) and int64 labels 0-9. Files missing from ``data_dir``,
-    ``$CNN_CORE_DATA`` and the user cache are downloaded into the cache (unless
-    ``download=False``) from ``mirror`` / ``$CNN_CORE_MIRROR`` or the public mirrors."""
+    background, 255 is ink) and int64 labels 0-9. Files are found, or downloaded, as
+    :func:`find_file` says."""
     if kind not in MNIST_FOLDERS:
         raise ValueError(f"Unknown kind {kind!r}; expected one of {sorted(MNIST_FOLDERS)}.")
     folder = MNIST_FOLDERS[kind]
     paths = [find_file(folder, name, data_dir, download, mirror) for name in MNIST_FILES]
-    arrays = [read_idx(path) for path in paths]
-    x_train, y_train, x_test, y_test = arrays
+    x_train, y_train, x_test, y_test = [read_idx(path) for path in paths]
     for images, labels, name in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"{folder}/{name}: images {images.shape} and labels {labels.shape} "
@@ -453,10 +443,8 @@ def rotated(inputs, targets, angles=(-10, 10), side=None):
     import scipy.ndimage
     X = numpy.asarray(inputs, dtype=numpy.float64)
     T = numpy.asarray(targets)
-    if X.ndim == 1:
-        X = X.reshape(1, -1)
-    if T.ndim == 1:
-        T = T.reshape(1, -1)
+    X = X.reshape(1, -1) if X.ndim == 1 else X
+    T = T.reshape(1, -1) if T.ndim == 1 else T
     if X.ndim != 2 or len(T) != len(X):
         raise ValueError(f"inputs must be (N, side * side) and targets (N, onodes) with the same N; "
                          f"got shapes {X.shape} and {T.shape}.")

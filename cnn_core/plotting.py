@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy
 
+from .datasets import book_targets
+
 __all__ = ["plot_history", "backquery_images", "save_image", "save_backquery", "check_image_path",
            "require_matplotlib", "PlottingUnavailable", "PLOT_HINT"]
 
@@ -48,9 +50,8 @@ def check_image_path(path):
     if kind not in canvas.get_supported_filetypes():
         raise ValueError(f"{path}: matplotlib cannot write .{kind} files; use one of "
                          f"{sorted(canvas.get_supported_filetypes())} (png is usual).")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"{path}: the folder {folder} does not exist; create it or choose "
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: the folder {path.parent} does not exist; create it or choose "
                          f"another path.")
     return path
 
@@ -116,12 +117,9 @@ def backquery_images(network, side=None):
         raise ValueError(f"backquery images need a network whose inputs are a square image of at "
                          f"least 8 x 8 pixels (784 = 28 x 28 for MNIST); this network has "
                          f"{network.inodes} inputs.")
-    images = numpy.empty((network.onodes, side, side))
-    for label in range(network.onodes):
-        targets = numpy.full(network.onodes, 0.01)
-        targets[label] = 0.99
-        images[label] = numpy.asarray(network.backquery(targets)).reshape(side, side)
-    return images
+    targets = book_targets(numpy.arange(network.onodes), network.onodes)     # a row per label
+    images = [numpy.reshape(network.backquery(row), (side, side)) for row in targets]
+    return numpy.array(images, dtype=numpy.float64)
 
 
 def save_image(image, path, scale=8):
