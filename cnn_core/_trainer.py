@@ -29,11 +29,21 @@ import time
 import numpy
 
 from . import _interrupts, _tuning, errors
-from . import network as _network       # (network imports this module: names read at call time)
 from ._rollback import Rollback
 from .errors import DivergenceError
 
-__all__ = ["fit", "Batches", "samples_per_call"]
+__all__ = ["fit", "Batches", "samples_per_call", "quiet"]
+
+# what a training step found not finite, by the kernels' codes (sgd_train_samples)
+STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
+FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
+            STEP_UPDATE: "parameters after the update"}
+
+
+def quiet():
+    """NumPy's floating-point warnings off, for fit and the network's queries: overflow is
+    detected and reported (DivergenceError); the NumPy twin kernels need not warn about it."""
+    return numpy.errstate(all="ignore")
 
 
 def samples_per_call(layers):
@@ -105,7 +115,7 @@ class _Fit:
         report = _EpochReport(epochs, N) if verbose else None
         seen = 0                    # samples of the batches applied in this call
         try:
-            with net._training, _interrupts.DeferredInterrupts() as interrupts, _network._quiet():
+            with net._training, _interrupts.DeferredInterrupts() as interrupts, quiet():
                 self.per_sample = per_sample = B == 1 and net._optimizer._runs_per_sample()
                 # per-sample SGD: many samples per kernel call, a few milliseconds of work
                 rows = samples_per_call(net._layers) if per_sample else B
@@ -149,7 +159,7 @@ class _Fit:
                             interrupts.check()
                         net._lock.let_waiting_in()
                     if failure:
-                        what = _network.FAILURES[failure]
+                        what = FAILURES[failure]
                         raise errors.diverged_in_fit(
                             epoch + 1, f"non-finite {what} at batch {failed + 1} of {-(-N // B)}",
                             "its last finite parameters, from before that batch",
@@ -206,12 +216,12 @@ class _Fit:
         net = self.net
         loss, correct, finite = net._forward_loss(X, T, W)
         if not finite:
-            return loss, correct, _network.STEP_FORWARD
+            return loss, correct, STEP_FORWARD
         if not loss - loss == 0:
-            return loss, correct, _network.STEP_LOSS
+            return loss, correct, STEP_LOSS
         net._backward()
         if not net._optimizer._update(net._params, net._grads):
-            return loss, correct, _network.STEP_UPDATE
+            return loss, correct, STEP_UPDATE
         return loss, correct, 0
 
     def samples(self, order):
@@ -239,7 +249,7 @@ class _Fit:
             loss_sum += loss
             correct += right
             if failed >= 0:
-                opt._advance(failed + (kind == _network.STEP_UPDATE))
+                opt._advance(failed + (kind == STEP_UPDATE))
                 return loss_sum, correct, a + failed, kind
             opt._advance(len(part))
         return loss_sum, correct, -1, 0
@@ -273,7 +283,7 @@ class _Fit:
         last finite ones. A failed forward pass or loss changed nothing; a failed update is undone
         by going back to the epoch's snapshot and replaying the `failed` steps before it (the
         same computation, so the same result)."""
-        if failure != _network.STEP_UPDATE:
+        if failure != STEP_UPDATE:
             return
         steps = [self.order[:failed]] if self.per_sample else range(failed)
         try:

@@ -44,16 +44,7 @@ __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
 
 FILE_KIND = "cnn_core.Network"
 FORMAT_VERSION = 1
-# what a training step found not finite, by the kernels' codes (sgd_train_samples)
-STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
-FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
-            STEP_UPDATE: "parameters after the update"}
-
-
 BACKENDS = {"cython": _compiled, "numpy": _dense_numpy}
-# Overflow is detected and reported (DivergenceError); the NumPy twins need not warn about it.
-def _quiet():
-    return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 class Network(_npzfile.PicklesThroughFile):
@@ -279,7 +270,7 @@ class Network(_npzfile.PicklesThroughFile):
     def predict(self, X):
         """Outputs for X (N, n_in) (one sample may be n_in values): an (N, n_out) array."""
         X = self._inputs(X, "X")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             out = numpy.empty((len(X), self.n_out), self._dtype)
             finite = True
             for a in range(0, len(X), _tuning.EVAL_CHUNK_ROWS):
@@ -296,7 +287,7 @@ class Network(_npzfile.PicklesThroughFile):
         """The loss on X, T: the mean over the rows of the per-sample loss."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             total, _ = self._evaluate(X, T)
         return total / len(X)
 
@@ -310,7 +301,7 @@ class Network(_npzfile.PicklesThroughFile):
                              "has n_out = 1. Use loss() instead.")
         X = self._inputs(X, "X")
         T = self._targets(labels, len(X), "labels")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
@@ -336,7 +327,7 @@ class Network(_npzfile.PicklesThroughFile):
         layer (db None for a layer without bias). The parameters are not changed."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             _, _, finite = self._forward_loss(X, T)
             if not finite:
                 raise DivergenceError("gradient: the forward pass is not finite (parameters not "
@@ -355,7 +346,7 @@ class Network(_npzfile.PicklesThroughFile):
         with self._lock:
             self._check_step(eps)
         result = []
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             for layer in self._layers:
                 p = layer._params
                 g = numpy.empty(p.shape, numpy.float64)
