@@ -1,8 +1,7 @@
 """The deep networks' training loop: what ``Network.fit`` runs once it has checked its arguments.
 
-``Network`` is the model (layers, forward pass and loss, backward pass, predict, save); this
-module is the loop around it, as scikit-learn's ``_fit_stochastic`` is for its MLP and the DLFS
-book's ``Trainer`` for its networks:
+``Network`` is the model; this module is the loop around it (as scikit-learn's
+``_fit_stochastic`` for its MLP, the DLFS book's ``Trainer`` for its networks):
 
 - epochs: a new order of the rows per epoch (shuffle), or the rows in order;
 - batches: rows gathered into buffers kept between fits (:class:`Batches`, nothing allocated
@@ -117,7 +116,6 @@ class _Fit:
         try:
             with net._training, _interrupts.DeferredInterrupts() as interrupts, quiet():
                 self.per_sample = per_sample = B == 1 and net._optimizer._runs_per_sample()
-                # per-sample SGD: many samples per kernel call, a few milliseconds of work
                 rows = samples_per_call(net._layers) if per_sample else B
                 if self.rng is not None and not per_sample:
                     net._batches.reserve(B, self.X.shape[1], self.T.shape[1], net._dtype)
@@ -134,9 +132,7 @@ class _Fit:
                         report.start(epoch)
                     for step, start in enumerate(range(0, N, rows)):
                         stop = min(start + rows, N)
-                        # one whole step (batch, or run of samples) at a time under the lock:
-                        # other threads see the parameters between steps, never within one
-                        with net._lock:
+                        with net._lock:         # other threads see whole steps only
                             if per_sample:
                                 loss, right, failed, failure = self.samples(order[start:stop])
                                 failed += start

@@ -15,11 +15,9 @@ with the softmax: the gradient with respect to the logits is (y - t) / N). ``bac
 runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
 both give the same results (to rounding).
 
-Where things are: ``Network`` is the model: its layers (``cnn_core.layers``, used through the
-protocol its docstring lists), the loss (``cnn_core.losses``), the forward pass with the loss
-(``_forward_loss``) and the backward pass (``_backward``), the queries (predict, loss, accuracy,
-gradient) and the file format (save, load). ``fit`` checks its arguments and hands the training
-loop (epochs, batches, per-sample SGD, interrupts, divergence, callbacks, history) to
+``Network`` is the model: its layers (``cnn_core.layers``, through the protocol listed there),
+the loss (``cnn_core.losses``), the forward pass with the loss and the backward pass, the queries
+and the file format. ``fit`` checks its arguments and hands the training loop to
 ``cnn_core._trainer``; the optimizer (``cnn_core.optimizers``) updates the parameters.
 """
 import json
@@ -99,10 +97,8 @@ class Network(_npzfile.PicklesThroughFile):
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]     # one flat vector per layer
         self._grads = [layer._grads for layer in layers]
-        # _training serializes fit (and assignments to the layers' W, b, and of the optimizer);
-        # _lock guards parameters, buffers, optimizer state and history for one step, so that a
-        # predict from another thread waits for one batch and sees whole batches' updates.
-        # The layers take both (Dense._join).
+        # _training serializes fit and the assignments (Threads, above); _lock guards
+        # parameters, buffers, optimizer state and history for one step. The layers take both.
         self._training = threading.RLock()
         self._lock = _interrupts.StepLock()
         _interrupts.fork_safe(self)
@@ -111,7 +107,7 @@ class Network(_npzfile.PicklesThroughFile):
         self.history = _new_history()
         self._batches = _trainer.Batches()      # row-gathering buffers of shuffled fit
         for layer in layers:
-            layer._join(self)                   # they lock with this network's locks from now on
+            layer._join(self)
 
     # ---------------------------------------------------------------- description
 
@@ -186,11 +182,7 @@ class Network(_npzfile.PicklesThroughFile):
         them, never a batch applied to some layers only. ``history`` holds the epochs whose
         batches were all applied. Other signals that have a Python handler (a SIGTERM handler
         raising SystemExit, a SIGALRM timeout, ...) are held back to the same points, and their
-        handlers run there in the order the signals came.
-
-        Threads: fits of one network (and assignments to its layers' W and b) run one after the
-        other. ``predict``, ``loss`` etc. called from another thread during a fit wait for the
-        batch in progress and see the parameters between two whole batches.
+        handlers run there in the order the signals came. (Threads: see the class docstring.)
         """
         X = self._inputs(X, "X")
         labels = _labels_of(T)
@@ -531,9 +523,8 @@ class Network(_npzfile.PicklesThroughFile):
         return T
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- helpers
+
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
@@ -602,12 +593,10 @@ def _check_pairing(layers, loss):
 
 def _labels_of(T):
     """The integer labels (N,) that `T` gives as such, else None."""
-    array = T if isinstance(T, numpy.ndarray) else None
-    if array is None:
-        try:
-            array = numpy.asarray(T)
-        except (TypeError, ValueError):
-            return None
+    try:
+        array = numpy.asarray(T)
+    except (TypeError, ValueError):
+        return None
     return array if array.ndim == 1 and array.dtype.kind in "iu" else None
 
 
