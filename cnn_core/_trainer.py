@@ -148,7 +148,7 @@ class _Fit:
                         correct += right
                         seen += stop - start
                         if report is not None:
-                            report.progress(stop)
+                            report.bar(stop)
                         # Ctrl-C (any held-back signal) raises here, between whole steps; after
                         # an epoch's last step only once the epoch is in the history (below)
                         if stop < N:
@@ -275,10 +275,8 @@ class _Fit:
             raise _ReplayFailed
 
     def recover(self, rollback, failure, failed):
-        """After a failure at batch (or sample) `failed` of this epoch: make the parameters the
-        last finite ones. A failed forward pass or loss changed nothing; a failed update is undone
-        by going back to the epoch's snapshot and replaying the `failed` steps before it (the
-        same computation, so the same result)."""
+        """After a failure at batch (or sample) `failed` of this epoch: the last finite
+        parameters again (see the module docstring; a replay is the same computation)."""
         if failure != STEP_UPDATE:
             return
         steps = [self.order[:failed]] if self.per_sample else range(failed)
@@ -306,9 +304,6 @@ class _EpochReport:
         self.epoch = epoch
         self.began = time.perf_counter()
         self.bar = Progress(f"epoch {epoch + 1}/{self.epochs}", self.n_rows)
-
-    def progress(self, done):
-        self.bar(done)
 
     def end(self, logs):
         self.close()

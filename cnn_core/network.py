@@ -195,21 +195,21 @@ class Network(_npzfile.PicklesThroughFile):
         split = check.real(validation_split, "validation_split", low=0, high=1, high_open=True)
         weights = _sample_weights(sample_weight, class_weight, len(X), T, labels, self._classifier)
         rng = check.rng(seed) if shuffle or split else None
-        Wv = None
+        validation = None                           # (X, T, weights or None)
         if split:
             if validation_data is not None:
                 raise ValueError("give validation_data or validation_split, not both.")
             train_rows, val_rows = _split_rows(rng, len(X), split, T if self._classifier else None)
-            Xv, Tv = X[val_rows], T[val_rows]
+            Wv = None if weights is None else weights[val_rows].astype(self._dtype)
+            validation = (X[val_rows], T[val_rows], Wv)
             X, T = X[train_rows], T[train_rows]
             if weights is not None:
-                Wv, weights = weights[val_rows], weights[train_rows]
-            validation_data = (Xv, Tv)
+                weights = weights[train_rows]
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, T_val).")
             Xv = self._inputs(validation_data[0], "validation X")
-            Tv = self._targets(validation_data[1], len(Xv), "validation T")
+            validation = (Xv, self._targets(validation_data[1], len(Xv), "validation T"), None)
         if callbacks is None:
             callbacks = []
         elif callable(callbacks):
@@ -219,10 +219,8 @@ class Network(_npzfile.PicklesThroughFile):
         if self._optimizer.schedule is not None:    # (a constant rate is checked when set)
             check.rate_in_dtype(self._optimizer.lr, "the optimizer's lr (its schedule's value "
                                 f"at step {self._optimizer.iterations})", self._dtype)
-        if validation_data is not None:
-            validation_data = (Xv, Tv, None if Wv is None else Wv.astype(self._dtype))
         return _trainer.fit(self, X, T, weights, epochs, batch_size, rng if shuffle else None,
-                            validation_data, callbacks, verbose)
+                            validation, callbacks, verbose)
 
     # ---------------------------------------------------------------- forward and backward
     # (the passes of a training step, for the trainer, and of the queries below)
