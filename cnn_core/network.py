@@ -9,11 +9,9 @@
     >>> net.fit(x_train, y_train, epochs=10, batch_size=1000)
     >>> net.accuracy(x_test, y_test)
 
-The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared error
-1/2 sum_k (t_k - o_k)^2, or cross-entropy -sum_k t_k log y_k after a softmax output layer (fused
-with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
-runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
-both give the same results (to rounding).
+The losses (``LOSS_FUNCTIONS``, listed under ``Network``) are batch means of a per-sample loss;
+the cross-entropy is fused with the softmax (the gradient with respect to the logits is
+(y - t) / N). The two backends (``Network``) give the same results, to rounding.
 
 ``Network`` is the model: its layers (``cnn_core.layers``, through the protocol listed there),
 the loss (``cnn_core.losses``), the forward pass with the loss and the backward pass, the queries
@@ -333,10 +331,9 @@ class Network(_npzfile.PicklesThroughFile):
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
         eps = check.positive_float(eps, "eps")
-        with self._lock:
-            self._check_step(eps)
         result = []
         with self._lock, _trainer.quiet():
+            self._check_step(eps)
             for layer in self._layers:
                 p = layer._params
                 g = numpy.empty(p.shape, numpy.float64)
@@ -357,25 +354,24 @@ class Network(_npzfile.PicklesThroughFile):
         return result
 
     def _check_step(self, eps):
-        """numerical_gradient's steps p + eps and p - eps must be finite and differ for every
-        parameter p in the network's dtype (else the difference quotient divides by zero)."""
+        """numerical_gradient's steps p + eps and p - eps (run under quiet()) must be finite and
+        differ for every parameter p in the network's dtype (else the quotient divides by zero)."""
         dtype = self._dtype
-        with numpy.errstate(over="ignore", invalid="ignore"):
-            for i, layer in enumerate(self._layers):
-                p = layer._params
-                up = (p.astype(numpy.float64) + eps).astype(dtype)
-                down = (p.astype(numpy.float64) - eps).astype(dtype)
-                apart = numpy.abs(up.astype(numpy.float64) - down) >= numpy.finfo(dtype).tiny
-                bad = ~(numpy.isfinite(up) & numpy.isfinite(down) & apart)
-                if bad.any():
-                    j = int(numpy.flatnonzero(bad)[0])
-                    what = ("out of range" if not (numpy.isfinite(up[j]) and numpy.isfinite(down[j]))
-                            else "the same number, or too close")
-                    raise ValueError(
-                        f"eps must be a step that changes every parameter in {dtype.name}; with "
-                        f"eps={eps!r}, p + eps and p - eps are {what} for layers[{i}]'s parameter "
-                        f"{float(p[j])!r}. Use a step of about 1e-5 times the parameters' size "
-                        f"(float64), or 1e-2 (float32).")
+        for i, layer in enumerate(self._layers):
+            p = layer._params
+            up = (p.astype(numpy.float64) + eps).astype(dtype)
+            down = (p.astype(numpy.float64) - eps).astype(dtype)
+            apart = numpy.abs(up.astype(numpy.float64) - down) >= numpy.finfo(dtype).tiny
+            bad = ~(numpy.isfinite(up) & numpy.isfinite(down) & apart)
+            if bad.any():
+                j = int(numpy.flatnonzero(bad)[0])
+                what = ("out of range" if not (numpy.isfinite(up[j]) and numpy.isfinite(down[j]))
+                        else "the same number, or too close")
+                raise ValueError(
+                    f"eps must be a step that changes every parameter in {dtype.name}; with "
+                    f"eps={eps!r}, p + eps and p - eps are {what} for layers[{i}]'s parameter "
+                    f"{float(p[j])!r}. Use a step of about 1e-5 times the parameters' size "
+                    f"(float64), or 1e-2 (float32).")
 
     # ---------------------------------------------------------------- saving
 
