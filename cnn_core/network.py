@@ -69,8 +69,7 @@ class Network(_npzfile.PicklesThroughFile):
     accuracy only for classifiers: n_out >= 2, or the binary cross-entropy).
 
     The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
-    what a layer cached from an earlier ``forward``. A layer belongs to one network (while that
-    network exists) and is locked with it.
+    what a layer cached from an earlier ``forward``; a layer belongs to one network (``Dense``).
 
     Threads: the kernels run without the GIL. Fits of one network, and assignments to its
     optimizer and to its layers' ``W`` and ``b``, run one after the other; ``predict``, ``loss``,
