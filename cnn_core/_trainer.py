@@ -1,8 +1,7 @@
 """The deep networks' training loop: what ``Network.fit`` runs once it has checked its arguments.
 
-``Network`` is the model (layers, forward pass and loss, backward pass, predict, save); this
-module is the loop around it, as scikit-learn's ``_fit_stochastic`` is for its MLP and the DLFS
-book's ``Trainer`` for its networks:
+``Network`` is the model; this module is the loop around it (as scikit-learn's
+``_fit_stochastic`` for its MLP, the DLFS book's ``Trainer`` for its networks):
 
 - epochs: a new order of the rows per epoch (shuffle), or the rows in order;
 - batches: rows gathered into buffers kept between fits (:class:`Batches`, nothing allocated
@@ -29,11 +28,21 @@ import time
 import numpy
 
 from . import _interrupts, _tuning, errors
-from . import network as _network       # (network imports this module: names read at call time)
 from ._rollback import Rollback
 from .errors import DivergenceError
 
-__all__ = ["fit", "Batches", "samples_per_call"]
+__all__ = ["fit", "Batches", "samples_per_call", "quiet"]
+
+# what a training step found not finite, by the kernels' codes (sgd_train_samples)
+STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
+FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
+            STEP_UPDATE: "parameters after the update"}
+
+
+def quiet():
+    """NumPy's floating-point warnings off, for fit and the network's queries: overflow is
+    detected and reported (DivergenceError); the NumPy twin kernels need not warn about it."""
+    return numpy.errstate(all="ignore")
 
 
 def samples_per_call(layers):
@@ -105,9 +114,8 @@ class _Fit:
         report = _EpochReport(epochs, N) if verbose else None
         seen = 0                    # samples of the batches applied in this call
         try:
-            with net._training, _interrupts.DeferredInterrupts() as interrupts, _network._quiet():
+            with net._training, _interrupts.DeferredInterrupts() as interrupts, quiet():
                 self.per_sample = per_sample = B == 1 and net._optimizer._runs_per_sample()
-                # per-sample SGD: many samples per kernel call, a few milliseconds of work
                 rows = samples_per_call(net._layers) if per_sample else B
                 if self.rng is not None and not per_sample:
                     net._batches.reserve(B, self.X.shape[1], self.T.shape[1], net._dtype)
@@ -124,9 +132,7 @@ class _Fit:
                         report.start(epoch)
                     for step, start in enumerate(range(0, N, rows)):
                         stop = min(start + rows, N)
-                        # one whole step (batch, or run of samples) at a time under the lock:
-                        # other threads see the parameters between steps, never within one
-                        with net._lock:
+                        with net._lock:         # other threads see whole steps only
                             if per_sample:
                                 loss, right, failed, failure = self.samples(order[start:stop])
                                 failed += start
@@ -142,14 +148,14 @@ class _Fit:
                         correct += right
                         seen += stop - start
                         if report is not None:
-                            report.progress(stop)
+                            report.bar(stop)
                         # Ctrl-C (any held-back signal) raises here, between whole steps; after
                         # an epoch's last step only once the epoch is in the history (below)
                         if stop < N:
                             interrupts.check()
                         net._lock.let_waiting_in()
                     if failure:
-                        what = _network.FAILURES[failure]
+                        what = FAILURES[failure]
                         raise errors.diverged_in_fit(
                             epoch + 1, f"non-finite {what} at batch {failed + 1} of {-(-N // B)}",
                             "its last finite parameters, from before that batch",
@@ -206,12 +212,12 @@ class _Fit:
         net = self.net
         loss, correct, finite = net._forward_loss(X, T, W)
         if not finite:
-            return loss, correct, _network.STEP_FORWARD
+            return loss, correct, STEP_FORWARD
         if not loss - loss == 0:
-            return loss, correct, _network.STEP_LOSS
+            return loss, correct, STEP_LOSS
         net._backward()
         if not net._optimizer._update(net._params, net._grads):
-            return loss, correct, _network.STEP_UPDATE
+            return loss, correct, STEP_UPDATE
         return loss, correct, 0
 
     def samples(self, order):
@@ -239,7 +245,7 @@ class _Fit:
             loss_sum += loss
             correct += right
             if failed >= 0:
-                opt._advance(failed + (kind == _network.STEP_UPDATE))
+                opt._advance(failed + (kind == STEP_UPDATE))
                 return loss_sum, correct, a + failed, kind
             opt._advance(len(part))
         return loss_sum, correct, -1, 0
@@ -269,11 +275,9 @@ class _Fit:
             raise _ReplayFailed
 
     def recover(self, rollback, failure, failed):
-        """After a failure at batch (or sample) `failed` of this epoch: make the parameters the
-        last finite ones. A failed forward pass or loss changed nothing; a failed update is undone
-        by going back to the epoch's snapshot and replaying the `failed` steps before it (the
-        same computation, so the same result)."""
-        if failure != _network.STEP_UPDATE:
+        """After a failure at batch (or sample) `failed` of this epoch: the last finite
+        parameters again (see the module docstring; a replay is the same computation)."""
+        if failure != STEP_UPDATE:
             return
         steps = [self.order[:failed]] if self.per_sample else range(failed)
         try:
@@ -300,9 +304,6 @@ class _EpochReport:
         self.epoch = epoch
         self.began = time.perf_counter()
         self.bar = Progress(f"epoch {epoch + 1}/{self.epochs}", self.n_rows)
-
-    def progress(self, done):
-        self.bar(done)
 
     def end(self, logs):
         self.close()

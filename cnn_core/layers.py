@@ -120,18 +120,6 @@ class Dense(_npzfile.PicklesThroughFile):
         W = normal(0.0, std, (n_in, n_out))
         self._setup(n_in, n_out, act, bias, slope, dtype, init, W, None)
 
-    @classmethod
-    def _from_parameters(cls, n_in, n_out, activation, bias, init, slope, dtype, W, b):
-        """A layer with the given parameters (a saved network's), every argument checked as by
-        the constructor; W (n_in, n_out) and b (n_out,) finite, of `dtype`."""
-        n_in, n_out, act, bias, slope, dtype, _ = _checked(n_in, n_out, activation, bias, init,
-                                                           slope, dtype)
-        W = check.matrix(W, "W", (n_in, n_out), dtype)
-        b = check.matrix(b, "b", (n_out,), dtype) if bias else None
-        layer = cls.__new__(cls)
-        layer._setup(n_in, n_out, act, bias, slope, dtype, init, W, b)
-        return layer
-
     def _setup(self, n_in, n_out, act, bias, slope, dtype, init, W, b):
         self._n_in, self._n_out = n_in, n_out
         self._act = act
@@ -156,9 +144,8 @@ class Dense(_npzfile.PicklesThroughFile):
         self._Yfull = self._Zfull = self._dZfull = self._dXfull = self._Xfull = None
         self._no_dX = numpy.zeros((0, n_in), dtype)
         self._X = None                                      # the input of the last forward
-        # _training serializes changes of the parameters (assignment; a network's fit), _lock
-        # guards parameters and buffers for one call. A Network that takes the layer replaces
-        # both with its own, so that the layer and the network are locked together.
+        # _training serializes changes of the parameters (assignment), _lock guards parameters
+        # and buffers for one call; a Network that takes the layer gives it its own (_join).
         self._training = threading.RLock()
         self._lock = StepLock()
         fork_safe(self)
@@ -190,9 +177,7 @@ class Dense(_npzfile.PicklesThroughFile):
 
     @W.setter
     def W(self, value):
-        array = check.matrix(value, "W", self._W.shape, self._dtype)
-        with self._training, self._lock:
-            numpy.copyto(self._W, array)
+        self._assign(self._W, value, "W")
 
     @property
     def b(self):
@@ -205,9 +190,13 @@ class Dense(_npzfile.PicklesThroughFile):
         if not self._bias:
             raise ValueError("this layer has no bias (it was made with bias=False); make it "
                              "with bias=True to have one.")
-        array = check.matrix(value, "b", self._b.shape, self._dtype)
+        self._assign(self._b, value, "b")
+
+    def _assign(self, live, value, name):
+        """Copy `value`, checked as `name` (shape, dtype, finite), into the live array."""
+        array = check.matrix(value, name, live.shape, self._dtype)
         with self._training, self._lock:
-            numpy.copyto(self._b, array)
+            numpy.copyto(live, array)
 
     @property
     def dW(self):
@@ -275,18 +264,22 @@ class Dense(_npzfile.PicklesThroughFile):
 
     @classmethod
     def _from_record(cls, f, spec, dtype, prefix, label):
-        """The layer `spec` describes, its arrays "<prefix>W", "<prefix>b" read from `f` (an
-        NpzReader) once the spec is valid; `label` starts messages about them ("layer 0: ")."""
-        n_in, n_out, *_ = _checked(spec.get("n_in"), spec.get("n_out"), spec.get("activation"),
-                                   spec.get("bias"), spec.get("init"), spec.get("slope"), dtype)
-        names = [prefix + "W"] + ([prefix + "b"] if spec["bias"] else [])
+        """The layer `spec` describes (checked as by the constructor), its arrays "<prefix>W",
+        "<prefix>b" read from `f` (an NpzReader) once the spec is valid, finite and of `dtype`;
+        `label` starts messages about them ("layer 0: ")."""
+        n_in, n_out, act, bias, slope, dtype, _ = _checked(
+            spec.get("n_in"), spec.get("n_out"), spec.get("activation"), spec.get("bias"),
+            spec.get("init"), spec.get("slope"), dtype)
+        names = [prefix + "W"] + ([prefix + "b"] if bias else [])
         shapes = [(n_in, n_out), (n_out,)]
         arrays = f.read(names, expect={
             name: (shape, dtype, f"{label}{name[len(prefix):]} must have shape {shape}; got shape {{got}}")
             for name, shape in zip(names, shapes)})
-        return cls._from_parameters(spec["n_in"], spec["n_out"], spec["activation"], spec["bias"],
-                                    spec["init"], spec["slope"], dtype, arrays[prefix + "W"],
-                                    arrays.get(prefix + "b"))
+        W = check.matrix(arrays[prefix + "W"], "W", (n_in, n_out), dtype)
+        b = check.matrix(arrays[prefix + "b"], "b", (n_out,), dtype) if bias else None
+        layer = cls.__new__(cls)
+        layer._setup(n_in, n_out, act, bias, slope, dtype, spec["init"], W, b)
+        return layer
 
     def _write(self, file):
         """The layer's own file (what pickling carries): its spec, W, b and the gradients."""
@@ -317,9 +310,8 @@ class Dense(_npzfile.PicklesThroughFile):
                 f.fail(exc)
         return layer
 
-    # pickle, copy.copy and copy.deepcopy (PicklesThroughFile): a new, independent layer
-    # (belonging to no network) with the same parameters and gradients; the batch values that
-    # forward cached are not carried: call forward again before backward.
+    # pickle, copy.copy and copy.deepcopy (PicklesThroughFile): a new layer of no network, with
+    # the same parameters and gradients but not forward's cached batch (call forward again).
 
     # ---------------------------------------------------------------- what a network calls
     # (the protocol of the module docstring: no validation; `K` is the backend's kernel module)
@@ -335,16 +327,17 @@ class Dense(_npzfile.PicklesThroughFile):
             self._training, self._lock = network._training, network._lock
 
     def _prepare(self, n, need_dX=False, copy_input=False):
-        """Buffers for n rows; views of them for this n."""
+        """Buffers for n rows (and X's copy, with `copy_input`); views of them for this n."""
         if n > self._capacity:
-            cap = n
-            self._Yfull = numpy.empty((cap, self._n_out), self._dtype)
-            self._dZfull = numpy.empty((cap, self._n_out), self._dtype)
-            self._Zfull = (numpy.empty((cap, self._n_out), self._dtype)
+            self._Yfull = numpy.empty((n, self._n_out), self._dtype)
+            self._dZfull = numpy.empty((n, self._n_out), self._dtype)
+            self._Zfull = (numpy.empty((n, self._n_out), self._dtype)
                            if self._act.output_only else self._Yfull)
-            self._dXfull = numpy.empty((cap, self._n_in), self._dtype) if self._dXfull is not None else None
-            self._Xfull = numpy.empty((cap, self._n_in), self._dtype) if self._Xfull is not None else None
-            self._capacity = cap
+            if self._dXfull is not None:
+                self._dXfull = numpy.empty((n, self._n_in), self._dtype)
+            if self._Xfull is not None:
+                self._Xfull = numpy.empty((n, self._n_in), self._dtype)
+            self._capacity = n
             self._rows = -1
         if need_dX and self._dXfull is None:
             self._dXfull = numpy.empty((self._capacity, self._n_in), self._dtype)
@@ -357,9 +350,7 @@ class Dense(_npzfile.PicklesThroughFile):
             self._dX = self._dXfull[:n] if self._dXfull is not None else None
 
     def _forward(self, K, X, logits_only=False):
-        """Y = f(X @ W + b) into the layer's buffer; with `logits_only` (softmax layers) only
-        Z = X @ W + b (the fused softmax-cross-entropy kernel does the rest). Returns (the array
-        written, whether Z is finite)."""
+        """Y = f(X @ W + b), or only Z = X @ W + b with `logits_only`, into the layer's buffer."""
         if len(X) != self._rows:
             self._prepare(len(X))
         self._X = X
@@ -369,22 +360,20 @@ class Dense(_npzfile.PicklesThroughFile):
                                         self._Z, self._Y)
 
     def _loss_buffers(self):
-        """(Y, dZ) of the current batch: a loss kernel writes the probabilities (softmax fused
-        with the cross-entropy) into Y and the gradient the backward pass starts from into dZ."""
+        """(Y, dZ) of the current batch, for a loss kernel to write."""
         return self._Y, self._dZ
 
     def _per_sample(self, need_dX):
-        """What the per-sample SGD kernel takes of this layer: (activation code, slope, bias,
-        then the whole Y, Z, dZ and dX buffers (dX empty unless `need_dX`), for one row at
-        least). It overwrites them, so the layer forgets its cached forward pass."""
+        """What the per-sample SGD kernel takes of this layer (whole buffers; dX empty unless
+        `need_dX`). It overwrites them, so the layer forgets its cached forward pass."""
         self._X = None
         self._prepare(1, need_dX=need_dX)
         return (self._act.code, self._slope, self._bias, self._Yfull, self._Zfull, self._dZfull,
                 self._dXfull if need_dX else self._no_dX)
 
     def _backward(self, K, dY, need_dX, from_logits=False):
-        """dW, db (and dX when `need_dX`) from dY, the gradient with respect to Y, or with
-        respect to Z when `from_logits` (dY may then be the layer's own dZ buffer)."""
+        """dW, db (and dX) from dY, with respect to Z when `from_logits` (dY may then be the
+        layer's own dZ buffer)."""
         if need_dX:
             self._prepare(len(dY), need_dX=True)
         dX = self._dX if need_dX else self._no_dX

@@ -9,17 +9,13 @@
     >>> net.fit(x_train, y_train, epochs=10, batch_size=1000)
     >>> net.accuracy(x_test, y_test)
 
-The losses are the batch mean of a per-sample loss (``LOSS_FUNCTIONS``): squared error
-1/2 sum_k (t_k - o_k)^2, or cross-entropy -sum_k t_k log y_k after a softmax output layer (fused
-with the softmax: the gradient with respect to the logits is (y - t) / N). ``backend="cython"``
-runs the compiled kernels, ``backend="numpy"`` their NumPy twins in ``cnn_core._dense_numpy``;
-both give the same results (to rounding).
+The losses (``LOSS_FUNCTIONS``, listed under ``Network``) are batch means of a per-sample loss;
+the cross-entropy is fused with the softmax (the gradient with respect to the logits is
+(y - t) / N). The two backends (``Network``) give the same results, to rounding.
 
-Where things are: ``Network`` is the model: its layers (``cnn_core.layers``, used through the
-protocol its docstring lists), the loss (``cnn_core.losses``), the forward pass with the loss
-(``_forward_loss``) and the backward pass (``_backward``), the queries (predict, loss, accuracy,
-gradient) and the file format (save, load). ``fit`` checks its arguments and hands the training
-loop (epochs, batches, per-sample SGD, interrupts, divergence, callbacks, history) to
+``Network`` is the model: its layers (``cnn_core.layers``, through the protocol listed there),
+the loss (``cnn_core.losses``), the forward pass with the loss and the backward pass, the queries
+and the file format. ``fit`` checks its arguments and hands the training loop to
 ``cnn_core._trainer``; the optimizer (``cnn_core.optimizers``) updates the parameters.
 """
 import json
@@ -44,16 +40,7 @@ __all__ = ["Network", "Loss", "LOSS_FUNCTIONS", "BACKENDS"]
 
 FILE_KIND = "cnn_core.Network"
 FORMAT_VERSION = 1
-# what a training step found not finite, by the kernels' codes (sgd_train_samples)
-STEP_FORWARD, STEP_LOSS, STEP_UPDATE = 1, 2, 3
-FAILURES = {STEP_FORWARD: "values in the forward pass", STEP_LOSS: "loss",
-            STEP_UPDATE: "parameters after the update"}
-
-
 BACKENDS = {"cython": _compiled, "numpy": _dense_numpy}
-# Overflow is detected and reported (DivergenceError); the NumPy twins need not warn about it.
-def _quiet():
-    return numpy.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 class Network(_npzfile.PicklesThroughFile):
@@ -82,8 +69,7 @@ class Network(_npzfile.PicklesThroughFile):
     accuracy only for classifiers: n_out >= 2, or the binary cross-entropy).
 
     The layers' buffers are the network's working memory: ``predict``, ``loss`` etc. overwrite
-    what a layer cached from an earlier ``forward``. A layer belongs to one network (while that
-    network exists) and is locked with it.
+    what a layer cached from an earlier ``forward``; a layer belongs to one network (``Dense``).
 
     Threads: the kernels run without the GIL. Fits of one network, and assignments to its
     optimizer and to its layers' ``W`` and ``b``, run one after the other; ``predict``, ``loss``,
@@ -108,10 +94,8 @@ class Network(_npzfile.PicklesThroughFile):
         self._dtype = layers[0].dtype
         self._params = [layer._params for layer in layers]     # one flat vector per layer
         self._grads = [layer._grads for layer in layers]
-        # _training serializes fit (and assignments to the layers' W, b, and of the optimizer);
-        # _lock guards parameters, buffers, optimizer state and history for one step, so that a
-        # predict from another thread waits for one batch and sees whole batches' updates.
-        # The layers take both (Dense._join).
+        # _training serializes fit and the assignments (Threads, above); _lock guards
+        # parameters, buffers, optimizer state and history for one step. The layers take both.
         self._training = threading.RLock()
         self._lock = _interrupts.StepLock()
         _interrupts.fork_safe(self)
@@ -120,7 +104,7 @@ class Network(_npzfile.PicklesThroughFile):
         self.history = _new_history()
         self._batches = _trainer.Batches()      # row-gathering buffers of shuffled fit
         for layer in layers:
-            layer._join(self)                   # they lock with this network's locks from now on
+            layer._join(self)
 
     # ---------------------------------------------------------------- description
 
@@ -195,11 +179,7 @@ class Network(_npzfile.PicklesThroughFile):
         them, never a batch applied to some layers only. ``history`` holds the epochs whose
         batches were all applied. Other signals that have a Python handler (a SIGTERM handler
         raising SystemExit, a SIGALRM timeout, ...) are held back to the same points, and their
-        handlers run there in the order the signals came.
-
-        Threads: fits of one network (and assignments to its layers' W and b) run one after the
-        other. ``predict``, ``loss`` etc. called from another thread during a fit wait for the
-        batch in progress and see the parameters between two whole batches.
+        handlers run there in the order the signals came. (Threads: see the class docstring.)
         """
         X = self._inputs(X, "X")
         labels = _labels_of(T)
@@ -212,21 +192,21 @@ class Network(_npzfile.PicklesThroughFile):
         split = check.real(validation_split, "validation_split", low=0, high=1, high_open=True)
         weights = _sample_weights(sample_weight, class_weight, len(X), T, labels, self._classifier)
         rng = check.rng(seed) if shuffle or split else None
-        Wv = None
+        validation = None                           # (X, T, weights or None)
         if split:
             if validation_data is not None:
                 raise ValueError("give validation_data or validation_split, not both.")
             train_rows, val_rows = _split_rows(rng, len(X), split, T if self._classifier else None)
-            Xv, Tv = X[val_rows], T[val_rows]
+            Wv = None if weights is None else weights[val_rows].astype(self._dtype)
+            validation = (X[val_rows], T[val_rows], Wv)
             X, T = X[train_rows], T[train_rows]
             if weights is not None:
-                Wv, weights = weights[val_rows], weights[train_rows]
-            validation_data = (Xv, Tv)
+                weights = weights[train_rows]
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, T_val).")
             Xv = self._inputs(validation_data[0], "validation X")
-            Tv = self._targets(validation_data[1], len(Xv), "validation T")
+            validation = (Xv, self._targets(validation_data[1], len(Xv), "validation T"), None)
         if callbacks is None:
             callbacks = []
         elif callable(callbacks):
@@ -236,10 +216,8 @@ class Network(_npzfile.PicklesThroughFile):
         if self._optimizer.schedule is not None:    # (a constant rate is checked when set)
             check.rate_in_dtype(self._optimizer.lr, "the optimizer's lr (its schedule's value "
                                 f"at step {self._optimizer.iterations})", self._dtype)
-        if validation_data is not None:
-            validation_data = (Xv, Tv, None if Wv is None else Wv.astype(self._dtype))
         return _trainer.fit(self, X, T, weights, epochs, batch_size, rng if shuffle else None,
-                            validation_data, callbacks, verbose)
+                            validation, callbacks, verbose)
 
     # ---------------------------------------------------------------- forward and backward
     # (the passes of a training step, for the trainer, and of the queries below)
@@ -279,7 +257,7 @@ class Network(_npzfile.PicklesThroughFile):
     def predict(self, X):
         """Outputs for X (N, n_in) (one sample may be n_in values): an (N, n_out) array."""
         X = self._inputs(X, "X")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             out = numpy.empty((len(X), self.n_out), self._dtype)
             finite = True
             for a in range(0, len(X), _tuning.EVAL_CHUNK_ROWS):
@@ -296,7 +274,7 @@ class Network(_npzfile.PicklesThroughFile):
         """The loss on X, T: the mean over the rows of the per-sample loss."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             total, _ = self._evaluate(X, T)
         return total / len(X)
 
@@ -310,7 +288,7 @@ class Network(_npzfile.PicklesThroughFile):
                              "has n_out = 1. Use loss() instead.")
         X = self._inputs(X, "X")
         T = self._targets(labels, len(X), "labels")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             _, correct = self._evaluate(X, T)
         return correct / len(X)
 
@@ -336,7 +314,7 @@ class Network(_npzfile.PicklesThroughFile):
         layer (db None for a layer without bias). The parameters are not changed."""
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
             _, _, finite = self._forward_loss(X, T)
             if not finite:
                 raise DivergenceError("gradient: the forward pass is not finite (parameters not "
@@ -352,10 +330,9 @@ class Network(_npzfile.PicklesThroughFile):
         X = self._inputs(X, "X")
         T = self._targets(T, len(X), "T")
         eps = check.positive_float(eps, "eps")
-        with self._lock:
-            self._check_step(eps)
         result = []
-        with self._lock, _quiet():
+        with self._lock, _trainer.quiet():
+            self._check_step(eps)
             for layer in self._layers:
                 p = layer._params
                 g = numpy.empty(p.shape, numpy.float64)
@@ -376,25 +353,24 @@ class Network(_npzfile.PicklesThroughFile):
         return result
 
     def _check_step(self, eps):
-        """numerical_gradient's steps p + eps and p - eps must be finite and differ for every
-        parameter p in the network's dtype (else the difference quotient divides by zero)."""
+        """numerical_gradient's steps p + eps and p - eps (run under quiet()) must be finite and
+        differ for every parameter p in the network's dtype (else the quotient divides by zero)."""
         dtype = self._dtype
-        with numpy.errstate(over="ignore", invalid="ignore"):
-            for i, layer in enumerate(self._layers):
-                p = layer._params
-                up = (p.astype(numpy.float64) + eps).astype(dtype)
-                down = (p.astype(numpy.float64) - eps).astype(dtype)
-                apart = numpy.abs(up.astype(numpy.float64) - down) >= numpy.finfo(dtype).tiny
-                bad = ~(numpy.isfinite(up) & numpy.isfinite(down) & apart)
-                if bad.any():
-                    j = int(numpy.flatnonzero(bad)[0])
-                    what = ("out of range" if not (numpy.isfinite(up[j]) and numpy.isfinite(down[j]))
-                            else "the same number, or too close")
-                    raise ValueError(
-                        f"eps must be a step that changes every parameter in {dtype.name}; with "
-                        f"eps={eps!r}, p + eps and p - eps are {what} for layers[{i}]'s parameter "
-                        f"{float(p[j])!r}. Use a step of about 1e-5 times the parameters' size "
-                        f"(float64), or 1e-2 (float32).")
+        for i, layer in enumerate(self._layers):
+            p = layer._params
+            up = (p.astype(numpy.float64) + eps).astype(dtype)
+            down = (p.astype(numpy.float64) - eps).astype(dtype)
+            apart = numpy.abs(up.astype(numpy.float64) - down) >= numpy.finfo(dtype).tiny
+            bad = ~(numpy.isfinite(up) & numpy.isfinite(down) & apart)
+            if bad.any():
+                j = int(numpy.flatnonzero(bad)[0])
+                what = ("out of range" if not (numpy.isfinite(up[j]) and numpy.isfinite(down[j]))
+                        else "the same number, or too close")
+                raise ValueError(
+                    f"eps must be a step that changes every parameter in {dtype.name}; with "
+                    f"eps={eps!r}, p + eps and p - eps are {what} for layers[{i}]'s parameter "
+                    f"{float(p[j])!r}. Use a step of about 1e-5 times the parameters' size "
+                    f"(float64), or 1e-2 (float32).")
 
     # ---------------------------------------------------------------- saving
 
@@ -540,9 +516,8 @@ class Network(_npzfile.PicklesThroughFile):
         return T
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- helpers
+
 
 def _new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": []}
@@ -611,12 +586,10 @@ def _check_pairing(layers, loss):
 
 def _labels_of(T):
     """The integer labels (N,) that `T` gives as such, else None."""
-    array = T if isinstance(T, numpy.ndarray) else None
-    if array is None:
-        try:
-            array = numpy.asarray(T)
-        except (TypeError, ValueError):
-            return None
+    try:
+        array = numpy.asarray(T)
+    except (TypeError, ValueError):
+        return None
     return array if array.ndim == 1 and array.dtype.kind in "iu" else None
 
 
