@@ -19,6 +19,7 @@ is a :class:`FileError` (a ValueError) naming the file.
 """
 import io
 import json
+from contextlib import contextmanager
 import os
 import stat
 import tempfile
@@ -28,8 +29,8 @@ import numpy
 
 from .errors import FileError
 
-__all__ = ["PicklesThroughFile", "NpzReader", "write_npz", "write_file", "write_config_file", "read_config", "FileError",
-           "source_name", "field", "reduce", "restore"]
+__all__ = ["PicklesThroughFile", "NpzReader", "write_npz", "write_file", "write_config_file",
+           "read_config", "check_kind", "scalar", "FileError", "source_name", "field", "restore"]
 
 _READERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
             (2, 0): numpy.lib.format.read_array_header_2_0}
@@ -198,6 +199,18 @@ class NpzReader:
         """Raise the FileError for `problem` (a phrase, without the final period)."""
         raise FileError(f"{self.name}: not a valid {self.what}: {str(problem).rstrip('.')}.")
 
+    @contextmanager
+    def checking(self):
+        """Within the block, what a check of the file's values raises (TypeError, ValueError,
+        KeyError, IndexError, OverflowError, RecursionError) becomes this file's FileError; a
+        FileError passes as it is (it names its file already: never wrapped twice)."""
+        try:
+            yield
+        except FileError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+            self.fail(exc)
+
     def has(self, key):
         return key + ".npy" in self._members
 
@@ -321,10 +334,8 @@ def read_config(reader, kind, version):
     text = reader.read(("config",))["config"]
     if text.shape != () or text.dtype.kind != "U":
         reader.fail(f"config must be a JSON text; got {_short(text)}")
-    try:
+    with reader.checking():
         return field(json.loads(str(text)), "config", dict)
-    except (ValueError, RecursionError) as exc:
-        reader.fail(exc)
 
 
 _JSON_NAMES = {dict: "object", list: "array", str: "string"}
@@ -362,7 +373,9 @@ class PicklesThroughFile:
     __slots__ = ()
 
     def __reduce__(self):
-        return reduce(self)
+        buffer = io.BytesIO()
+        self._write(buffer)
+        return restore, (type(self), buffer.getvalue())
 
     def _write(self, file):
         self.save(file)
@@ -372,17 +385,8 @@ class PicklesThroughFile:
         return cls.load(file)
 
 
-def reduce(obj):
-    """``obj.__reduce__()`` for a class with ``_write(file)`` and classmethod ``_read(file)``:
-    pickle, copy.copy and copy.deepcopy carry the object's save format (validated again when
-    it is read back), never its __dict__ with locks, kernel buffers or views in it."""
-    buffer = io.BytesIO()
-    obj._write(buffer)
-    return restore, (type(obj), buffer.getvalue())
-
-
 def restore(cls, data):
-    """The object of class `cls` that ``reduce`` wrote as `data` (bytes). Pickles name this
+    """The object of class `cls` that ``__reduce__`` wrote as `data` (bytes). Pickles name this
     function: it stays here, under this name, in later releases."""
     if not isinstance(data, (bytes, bytearray)):
         raise FileError(f"a pickled {cls.__name__} must carry its file as bytes; got "

@@ -38,12 +38,11 @@ def init_scales(init, inodes, hnodes, onodes):
         return pow(inodes, -0.5), pow(hnodes, -0.5)
     return pow(hnodes, -0.5), pow(onodes, -0.5)
 
+
 FILE_KIND = "cnn_core.neuralNetwork"
 FORMAT_VERSION = 1
 # members that files from before pickling lack (read when present)
 _OPTIONAL_FIELDS = ("n_threads", "samples_trained")
-_FILE_WHAT = "cnn_core network file"
-
 
 
 class neuralNetwork(_npzfile.PicklesThroughFile):
@@ -802,36 +801,34 @@ def read_file(source):
     ``neuralNetwork.save``, all checked: {"inodes", "hnodes", "onodes", "lr", "dtype",
     "activation", "n_threads", "samples_trained", "wih", "who"}. Anything wrong raises
     FileError naming the file; the weights are read only once their declared shapes match."""
-    with _npzfile.NpzReader(source, _FILE_WHAT) as f:
+    with _npzfile.NpzReader(source, "cnn_core network file") as f:
         _npzfile.check_kind(f, FILE_KIND, FORMAT_VERSION)
         extra = tuple(k for k in _OPTIONAL_FIELDS if f.has(k))
         fields = f.read(("inodes", "hnodes", "onodes", "lr", "dtype", "activation") + extra)
-        try:
-            inodes, hnodes, onodes = (check.positive_int(_npzfile.scalar(f, fields[k], int, k), k)
+
+        def number(key, kind=int, absent=None):
+            if key not in fields:
+                return absent
+            return _npzfile.scalar(f, fields[key], kind, key)
+
+        with f.checking():
+            inodes, hnodes, onodes = (check.positive_int(number(k), k)
                                       for k in ("inodes", "hnodes", "onodes"))
-            lr = check.nonnegative_float(_npzfile.scalar(f, fields["lr"], float, "lr"), "lr")
+            lr = check.nonnegative_float(number("lr", float), "lr")
             dtype = check.float_dtype(str(fields["dtype"]))
             activation = activations.get(str(fields["activation"]), HIDDEN_ACTIVATIONS).name
-            threads = _npzfile.scalar(f, fields["n_threads"], int, "n_threads") if "n_threads" in fields else 0
-            n_threads = check.n_threads(threads or None)
-            samples = (_npzfile.scalar(f, fields["samples_trained"], int, "samples_trained")
-                       if "samples_trained" in fields else 0)
+            n_threads = check.n_threads(number("n_threads", absent=0) or None)
+            samples = number("samples_trained", absent=0)
             if samples < 0:
                 raise ValueError(f"samples_trained must be >= 0; got {samples}")
-        except _npzfile.FileError:
-            raise                       # already says which file (never wrapped twice)
-        except (TypeError, ValueError) as exc:
-            f.fail(exc)
         weights = f.read(("wih", "who"), expect={"wih": ((hnodes, inodes), None),
                                                  "who": ((onodes, hnodes), None)})
-        try:
+        with f.checking():
             if weights["wih"].dtype != dtype or weights["who"].dtype != dtype:
                 raise ValueError(f"weights are {weights['wih'].dtype}/{weights['who'].dtype}, "
                                  f"the file says {dtype.name}")
             wih = check.matrix(weights["wih"], "wih", (hnodes, inodes), dtype)
             who = check.matrix(weights["who"], "who", (onodes, hnodes), dtype)
-        except (TypeError, ValueError) as exc:
-            f.fail(exc)
     return {"inodes": inodes, "hnodes": hnodes, "onodes": onodes, "lr": lr, "dtype": dtype,
             "activation": activation, "n_threads": n_threads, "samples_trained": samples,
             "wih": wih, "who": who}

@@ -295,7 +295,7 @@ class Dense(_npzfile.PicklesThroughFile):
     def _read(cls, file):
         with _npzfile.NpzReader(file, "cnn_core Dense file") as f:
             config = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
-            try:
+            with f.checking():
                 dtype = check.float_dtype(_npzfile.field(config.get("dtype"), "dtype", str))
                 layer = cls._from_record(f, _npzfile.field(config.get("layer"), "layer", dict),
                                          dtype, "", "")
@@ -304,10 +304,6 @@ class Dense(_npzfile.PicklesThroughFile):
                                               zip(grads, layer.gradients())})
                 for (k, g), live in zip(found.items(), layer.gradients()):
                     numpy.copyto(live, check.matrix(g, k, live.shape, dtype))
-            except _npzfile.FileError:
-                raise
-            except (TypeError, ValueError) as exc:
-                f.fail(exc)
         return layer
 
     # pickle, copy.copy and copy.deepcopy (PicklesThroughFile): a new layer of no network, with

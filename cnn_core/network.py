@@ -399,12 +399,8 @@ class Network(_npzfile.PicklesThroughFile):
             backend = check.choice(backend, "backend", BACKENDS)
         with _npzfile.NpzReader(path_or_file, "cnn_core Network file") as f:
             config = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
-            try:
+            with f.checking():
                 return cls._from_config(f, config, backend)
-            except _npzfile.FileError:
-                raise
-            except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
-                f.fail(exc)
 
     @classmethod
     def _from_config(cls, f, config, backend):

@@ -437,12 +437,8 @@ class Optimizer(_npzfile.PicklesThroughFile):
     def _read(cls, file):
         with _npzfile.NpzReader(file, "cnn_core Optimizer file") as f:
             spec = _npzfile.read_config(f, FILE_KIND, FORMAT_VERSION)
-            try:
+            with f.checking():
                 optimizer = Optimizer._from_record(f, spec, None, owner="parameter array")
-            except _npzfile.FileError:
-                raise
-            except (TypeError, ValueError, KeyError, OverflowError) as exc:
-                f.fail(exc)
         if not isinstance(optimizer, cls):
             raise _npzfile.FileError(f"{f.name}: not a valid cnn_core Optimizer file: it holds a "
                                      f"{type(optimizer).__name__}, not a {cls.__name__}.")
