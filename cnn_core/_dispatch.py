@@ -131,7 +131,6 @@ def config():
 
 def show_config(file=None):
     """Print which kernel build is in use (and why), the threads and the BLAS."""
-    import sys
     out = file or sys.stdout
     for key, value in config().items():
         print(f"{key + ':':<32} {value}", file=out)

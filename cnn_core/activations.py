@@ -39,22 +39,17 @@ class Activation:
 
     def apply(self, x, slope=1.0):
         """f(x); with a slope (the sigmoid's epsilon) f(slope * x), as the kernels compute it."""
-        if slope != 1:
-            self._check_slope(slope)
-            return self.function(slope * x)
-        return self.function(x)
+        return self.function(x) if slope == 1 else self.function(self._slope(slope) * x)
 
     def derivative_from_output(self, y, slope=1.0):
         """f'(x) written with y = f(x): slope * derivative(y) for a sloped sigmoid."""
-        if slope != 1:
-            self._check_slope(slope)
-            return slope * self.derivative(y)
-        return self.derivative(y)
+        return self.derivative(y) if slope == 1 else self._slope(slope) * self.derivative(y)
 
-    def _check_slope(self, slope):
+    def _slope(self, slope):
         if not self.has_slope:
             raise ValueError(f"slope applies to the sigmoid only; got slope={slope!r} with "
                              f"activation {self.name!r}.")
+        return slope
 
 
 def _softmax(x):

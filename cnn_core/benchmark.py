@@ -26,6 +26,7 @@ import numpy
 from . import reference
 from ._dispatch import isa, kernels
 from .book import neuralNetwork
+from .datasets import book_targets
 
 try:
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -47,9 +48,7 @@ class Case:
 def _data(n, inodes, onodes, seed=0):
     rng = numpy.random.default_rng(seed)
     X = rng.uniform(0.01, 1.0, (n, inodes))
-    T = numpy.full((n, onodes), 0.01)
-    T[numpy.arange(n), rng.integers(0, onodes, n)] = 0.99
-    return X, T
+    return X, book_targets(rng.integers(0, onodes, n), onodes)
 
 
 def _per_call(method, *arrays):

@@ -32,13 +32,6 @@ HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
 INITS = ("documents", "book")          # the initial weights' scales (see neuralNetwork's init)
 
 
-def init_scales(init, inodes, hnodes, onodes):
-    """The standard deviations (of wih, of who) of the initialisation `init`."""
-    if init == "book":
-        return pow(inodes, -0.5), pow(hnodes, -0.5)
-    return pow(hnodes, -0.5), pow(onodes, -0.5)
-
-
 FILE_KIND = "cnn_core.neuralNetwork"
 FORMAT_VERSION = 1
 # members that files from before pickling lack (read when present)
@@ -90,7 +83,8 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         n_threads = check.n_threads(n_threads)
         normal = check.normal_sampler(seed)     # numpy.random.normal (the book) for None
         # the book's draws, in the book's order: wih first, then who
-        wih_std, who_std = init_scales(init, inodes, hnodes, onodes)
+        wih_std, who_std = ((pow(inodes, -0.5), pow(hnodes, -0.5)) if init == "book" else
+                            (pow(hnodes, -0.5), pow(onodes, -0.5)))
         wih = normal(0.0, wih_std, (hnodes, inodes))
         who = normal(0.0, who_std, (onodes, hnodes))
         self._setup(inodes, hnodes, onodes, lr, dtype, activation, n_threads, wih, who)
@@ -296,7 +290,8 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             if len(X) > 1:
-                self._train_summed(X, T)
+                # one update summed over the rows (BLAS); one that is not finite is not made
+                self._check_step(self._kernel.train_batch(X, T, self._lr, self._activation.code))
             elif not self._train_one(X[0], T[0]):
                 raise RuntimeError(_NOT_FAST.format(call="train"))
 
@@ -467,10 +462,10 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         T = self._targets(targets_list, len(X))
         with self._training, self._lock:
             self._step_numpy(X.T, T.T)
-            self._kernel.samples_trained += len(X)
 
     def _step_numpy(self, inputs, targets):
-        """One step of the book's rule on columns; nothing changes if it is not finite."""
+        """One step of the book's rule on columns (counted in samples_trained); nothing changes if
+        it is not finite."""
         kernel = self._kernel
         with numpy.errstate(over="ignore", invalid="ignore"):
             hidden_outputs, final_outputs = self._forward_numpy(inputs)
@@ -486,6 +481,7 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
             raise errors.diverged_update(self._lr)
         numpy.copyto(kernel.who, who)
         numpy.copyto(kernel.wih, wih)
+        kernel.samples_trained += inputs.shape[1]
 
     def _query_numpy(self, inputs_list):
         X = self._inputs(inputs_list)
@@ -494,10 +490,7 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         return _checked(out, numpy.isfinite(out).all())
 
     def _predict_numpy(self, inputs):
-        X = self._inputs(inputs)
-        with self._lock:
-            out = numpy.ascontiguousarray(self._forward_numpy(X.T)[1].T)
-        return _checked(out, numpy.isfinite(out).all())
+        return numpy.ascontiguousarray(self._query_numpy(inputs).T)
 
     def _fit_numpy(self, inputs, targets, epochs=1, shuffle=False, seed=None, progress=None):
         """fit() on the NumPy path: train() row by row (in the same orders as the kernels' fit).
@@ -512,7 +505,6 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
             for done, j in enumerate(order, 1):
                 with self._lock:
                     self._step_numpy(X[j:j + 1].T, T[j:j + 1].T)
-                    self._kernel.samples_trained += 1
                 interrupts.check()
                 if report is not None and (done % 256 == 0 or done == N):
                     with interrupts.paused():
@@ -641,11 +633,6 @@ class neuralNetwork(_npzfile.PicklesThroughFile):
         window.left -= 1
         self._check_step(status)
         return True
-
-    def _train_summed(self, X, T):
-        """One update summed over the N rows of X, T (BLAS); one that would make weights
-        non-finite is not made."""
-        self._check_step(self._kernel.train_batch(X, T, self._lr, self._activation.code))
 
     def _check_step(self, status):
         """Raise DivergenceError for a training step's status 0 (outputs not finite) or 2 (the

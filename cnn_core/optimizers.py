@@ -45,9 +45,7 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
            "SCHEDULES", "get"]
 
 
-# --------------------------------------------------------------------------------------------
-# Learning-rate schedules
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- learning-rate schedules
 
 class Schedule:
     """A learning rate that depends on the number of updates made so far: ``schedule(step)``."""
@@ -160,9 +158,7 @@ def _rate(value, name="lr"):
                         f"({type(value).__name__}).") from None
 
 
-# --------------------------------------------------------------------------------------------
-# Optimizers
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- optimizers
 
 class Optimizer(_npzfile.PicklesThroughFile):
     """Base class: ``update(params, grads)`` changes each parameter array in place.
@@ -606,19 +602,8 @@ class Adam(Optimizer):
         self.betas = betas
         self.eps = eps
 
-    @property
-    def betas(self):
-        """(beta1, beta2) (assignable: a pair of numbers in [0, 1))."""
-        return self._betas
-
-    @betas.setter
-    def betas(self, value):
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2); got {value!r}.")
-        value = (check.real(value[0], "beta1", low=0, high=1, high_open=True),
-                 check.real(value[1], "beta2", low=0, high=1, high_open=True))
-        with self._changing():
-            self._betas = value
+    betas = _hyperparameter("betas", "(beta1, beta2) (assignable: a pair of numbers in [0, 1)).",
+                            lambda value: _betas(value))
 
     def _step(self, p, g, state, lr, t):
         return self._kernel(p, g, state[0], state[1], lr, self.betas[0], self.betas[1], self.eps,
@@ -632,6 +617,14 @@ class Adam(Optimizer):
         config = dict(config)
         config["betas"] = tuple(config.get("betas", (0.9, 0.999)))
         return super().from_config(config)
+
+
+def _betas(value):
+    """Adam's `value` as (beta1, beta2), each checked."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2); got {value!r}.")
+    return (check.real(value[0], "beta1", low=0, high=1, high_open=True),
+            check.real(value[1], "beta2", low=0, high=1, high_open=True))
 
 
 # state that is a sum or an average of squares: never negative (a saved file is checked for it)

@@ -52,6 +52,7 @@ except ImportError as exc:          # pragma: no cover - depends on the environm
                       f"\"cnn_core[sklearn]\" (or pip install scikit-learn) ({exc}).") from exc
 
 from .book import neuralNetwork
+from .datasets import book_targets
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD, Adam
@@ -683,8 +684,7 @@ class BookClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, codes = numpy.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
-        T = numpy.full((len(y), n_classes), 0.01)
-        T[numpy.arange(len(y)), codes] = 0.99
+        T = book_targets(codes, n_classes)
         seed = int(check_random_state(self.random_state).randint(numpy.iinfo(numpy.int32).max))
         net = neuralNetwork(X.shape[1], self.hidden_nodes, n_classes, self.learning_rate,
                             dtype=_dtype(self.dtype), seed=seed, activation=self.activation,
